@@ -1,0 +1,310 @@
+"""``python -m generator``: generate models, export a competition, report the store's status.
+
+Every failure the organizer can cause (bad preset, missing dataset, unknown task, incomplete
+store) ends with one line on stderr and exit status 2, before any training starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .datasets import DatasetError, check_available
+from .export import ExportError, export_public, export_reference
+from .presets import PHASES, Preset, PresetError, load_preset
+from .store import GenerationContext, all_tasks, sweep_partial
+
+MASTER_SEED_ENV = "MICO_MASTER_SEED"
+
+
+class UsageError(ValueError):
+    """A command-line choice that does not fit the preset."""
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v for v in value.split(",") if v] if value else None
+
+
+def parse_range(value: str | None) -> set[int] | None:
+    """``"0-3,7"`` → {0, 1, 2, 3, 7}."""
+    if not value:
+        return None
+    chosen: set[int] = set()
+    try:
+        for part in value.split(","):
+            low, _, high = part.partition("-")
+            chosen.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise UsageError(f"--models {value!r}: expected indices like 0-3,7") from None
+    return chosen
+
+
+def read_master_seed(args: argparse.Namespace) -> str | None:
+    """The private master secret from ``--master-seed-file`` or $MICO_MASTER_SEED, else None."""
+    if getattr(args, "master_seed_file", None):
+        path = Path(args.master_seed_file)
+        if not path.exists() or path.is_dir():
+            raise UsageError(f"{path}: master seed file not found")
+        secret = path.read_text(encoding="utf-8").strip()
+        if not secret:
+            raise UsageError(f"{path}: master seed file is empty")
+        return secret
+    return os.environ.get(MASTER_SEED_ENV) or None
+
+
+def _check_choices(preset: Preset, tasks, scenarios, phases) -> None:
+    task_ids = [t.id for t in preset.tasks]
+    scenario_ids = [s.id for t in preset.tasks for s in t.scenarios]
+    for kind, chosen, known in (
+        ("task", tasks, task_ids),
+        ("scenario", scenarios, scenario_ids),
+        ("phase", phases, PHASES),
+    ):
+        for value in chosen or ():
+            if value not in known:
+                raise UsageError(
+                    f"{preset.path}: unknown {kind} {value!r} (known: {', '.join(known)})"
+                )
+
+
+def preflight(preset: Preset, data_dir: Path | None, tasks) -> None:
+    """Check every dataset and pretrained model the chosen tasks need, before training anything."""
+    for task in preset.tasks:
+        if tasks and task.id not in tasks:
+            continue
+        for scenario in task.scenarios:
+            check_available(scenario.dataset, data_dir)
+            pretrained = scenario.model.get("pretrained")
+            if pretrained:
+                from .datasets import resolve_model_path
+
+                path = resolve_model_path(pretrained, data_dir)
+                if not (path / "config.json").is_file():
+                    raise DatasetError(
+                        f"{path}: no config.json; expected a local copy of {pretrained!r} (save_pretrained layout)"
+                    )
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    return 0 if generate(load_preset(args.preset), args) else 1
+
+
+def generate(preset: Preset, args: argparse.Namespace) -> bool:
+    """Train every chosen model not finished yet; print a summary; True when none failed."""
+    from .executors import run_tasks
+
+    tasks, scenarios, phases = _csv(args.tasks), _csv(args.scenarios), _csv(args.phases)
+    _check_choices(preset, tasks, scenarios, phases)
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    preflight(preset, data_dir, tasks)
+    store = Path(args.store)
+    for leftover in sweep_partial(store):
+        print(f"removed partial model directory {leftover}", file=sys.stderr)
+    chosen = all_tasks(preset, tasks, scenarios, phases, parse_range(args.models))
+    context = GenerationContext(
+        preset_path=str(preset.path), store=str(store), data_dir=str(data_dir) if data_dir else None,
+        master_seed=read_master_seed(args), device=args.device or preset.device,
+        show_progress=not args.quiet and (args.executor == "inline" or args.workers == 1),
+    )  # fmt: skip
+    started = time.perf_counter()
+    summary = run_tasks(
+        context, chosen, executor=args.executor or preset.executor, workers=args.workers,
+        retries=args.retries, show=not args.quiet, ray_address=args.ray_address,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    print(
+        f"{len(summary.done)} trained, {len(summary.skipped)} already finished, "
+        f"{len(summary.failed)} failed, {sum(summary.retried.values())} retries in {elapsed:.1f}s",
+        file=sys.stderr,
+    )
+    for task, error in sorted(summary.failed.items()):
+        print(f"failed: {task}: {error}", file=sys.stderr)
+    return summary.ok
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    preset = load_preset(args.preset)
+    tasks = _csv(args.tasks) or [t.id for t in preset.tasks]
+    _check_choices(preset, tasks, None, None)
+    store, data_dir = Path(args.store), Path(args.data_dir) if args.data_dir else None
+    for task_id in tasks:
+        task = preset.task(task_id)
+        public = export_public(preset, task, store, Path(args.public), data_dir)
+        export_reference(preset, task, store, Path(args.reference))
+        print(f"exported {task_id}: {public} and {Path(args.reference) / task_id}", file=sys.stderr)
+    return 0
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    """The whole pipeline: generate (resuming), export, report, bundles, checksums."""
+    from .bundle import build_task_bundles, write_checksums
+    from .report import build_report
+
+    preset = load_preset(args.preset)
+    timings = {}
+    started = time.perf_counter()
+    for name in ("tasks", "scenarios", "phases", "models"):
+        setattr(args, name, None)
+    if not generate(preset, args):
+        print(
+            "error: some models failed; fix the cause and run again (finished models are kept)",
+            file=sys.stderr,
+        )
+        return 1
+    timings["generate"] = time.perf_counter() - started
+    store, out = Path(args.store), Path(args.out)
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    public, reference = Path(args.public), Path(args.reference)
+    out.mkdir(parents=True, exist_ok=True)
+    for task in preset.tasks:
+        step = time.perf_counter()
+        export_public(preset, task, store, public, data_dir)
+        export_reference(preset, task, store, reference)
+        timings.setdefault("export", 0.0)
+        timings["export"] += time.perf_counter() - step
+        step = time.perf_counter()
+        build_report(preset, task, store, out, data_dir)
+        timings.setdefault("report", 0.0)
+        timings["report"] += time.perf_counter() - step
+        step = time.perf_counter()
+        for path in build_task_bundles(preset, task, public, reference, out):
+            print(f"wrote {path}", file=sys.stderr)
+        timings.setdefault("bundles", 0.0)
+        timings["bundles"] += time.perf_counter() - step
+    write_checksums(out)
+    total = time.perf_counter() - started
+    spent = ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
+    print(
+        f"bundle: {total:.1f}s in all ({spent}); checksums in {out / 'SHA256SUMS'}", file=sys.stderr
+    )
+    return 0
+
+
+def cmd_check_bundle(args: argparse.Namespace) -> int:
+    from .checkbundle import check_bundles
+
+    preset = load_preset(args.preset)
+    problems = check_bundles(preset, Path(args.bundles))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"all bundles in {args.bundles} pass", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .status import store_status
+
+    preset = load_preset(args.preset)
+    print(
+        store_status(
+            preset, Path(args.store), Path(args.data_dir) if args.data_dir else None, args.stale
+        )
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m generator", description=__doc__.splitlines()[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--preset",
+            default="demo",
+            help="preset name in presets/ or a YAML path (default: demo)",
+        )
+        p.add_argument("--store", default="store", help="private store directory (default: store)")
+        p.add_argument("--data-dir", help="directory holding the real datasets and roberta-base")
+
+    def training(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--executor", choices=("inline", "local", "ray"), help="default: the preset's"
+        )
+        p.add_argument("--workers", type=int, help="local pool size (default: CPU cores or GPUs)")
+        p.add_argument("--retries", type=int, default=2, help="extra attempts after a worker dies")
+        p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the preset's)")
+        p.add_argument(
+            "--ray-address", help="address of an existing Ray cluster (default: start a local one)"
+        )
+        p.add_argument(
+            "--master-seed-file",
+            help=f"file with the private master secret (reproducible mode; or set ${MASTER_SEED_ENV}); "
+            "without it every seed comes from the OS CSPRNG",
+        )
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    gen = sub.add_parser(
+        "generate", help="train every model of the preset that is not finished yet"
+    )
+    common(gen)
+    gen.add_argument("--tasks", help="comma-separated task ids (default: all)")
+    gen.add_argument("--scenarios", help="comma-separated scenario ids (default: all)")
+    gen.add_argument("--phases", help="comma-separated phases: train,dev,final (default: all)")
+    gen.add_argument("--models", help="model indices, e.g. 0-3,7 (default: all)")
+    training(gen)
+    gen.set_defaults(func=cmd_generate)
+
+    bun = sub.add_parser("bundle", help="generate, export, report and write every bundle")
+    common(bun)
+    training(bun)
+    bun.add_argument("--out", default="bundles", help="bundle output folder (default: bundles)")
+    bun.add_argument(
+        "--public", default="build/public", help="public tree output (default: build/public)"
+    )
+    bun.add_argument(
+        "--reference",
+        default="reference_data",
+        help="reference data output (default: reference_data)",
+    )
+    bun.set_defaults(func=cmd_bundle)
+
+    chk = sub.add_parser(
+        "check-bundle", help="open every bundle as the platforms do and score test submissions"
+    )
+    chk.add_argument("--preset", default="demo", help="preset name or YAML path (default: demo)")
+    chk.add_argument(
+        "--bundles", default="bundles", help="folder with the bundles (default: bundles)"
+    )
+    chk.set_defaults(func=cmd_check_bundle)
+
+    exp = sub.add_parser("export", help="write the public tree and the reference data")
+    common(exp)
+    exp.add_argument("--tasks", help="comma-separated task ids (default: all)")
+    exp.add_argument(
+        "--public", default="build/public", help="public tree output (default: build/public)"
+    )
+    exp.add_argument(
+        "--reference",
+        default="reference_data",
+        help="reference data output (default: reference_data)",
+    )
+    exp.set_defaults(func=cmd_export)
+
+    stat = sub.add_parser("status", help="models finished / missing / stale per scenario")
+    common(stat)
+    stat.add_argument(
+        "--stale", action="store_true", help="also check each finished model's config key"
+    )
+    stat.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (PresetError, DatasetError, ExportError, UsageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: finished models are kept; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130

@@ -1,0 +1,225 @@
+"""Export a task from the private store: the participants' tree and the scorer's reference data.
+
+The public tree is built from an **allow-list** (DESIGN principle 2): a file reaches
+participants only if it is named below for its phase. Anything new in the store — a debug dump,
+a future metadata field — stays private until someone adds it here on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datasets import load_dataset, texts_to_tsv
+from .presets import PHASES, Preset, TaskSpec
+from .store import (
+    WEIGHTS_DIR,
+    WEIGHTS_FILE,
+    ModelTask,
+    is_finished,
+    read_lines,
+    write_json,
+    write_lines,
+)
+
+REFERENCE_FORMAT = "mico-reference/1"
+PUBLIC_FORMAT = "mico-public/1"
+
+# Files copied verbatim, per phase.
+PUBLIC_FILES = {
+    "train": (
+        "challenge_indices.csv", "training_indices.csv", "solution.csv",
+        "seed_challenge", "seed_membership", "seed_training",
+    ),
+    "dev": ("challenge_indices.csv", "seed_challenge"),
+    "final": ("challenge_indices.csv", "seed_challenge"),
+}  # fmt: skip
+# DP distinguisher: the training data except the challenge points is disclosed for dev/final.
+DISCLOSED_TRAINING_FILES = ("seed_training",)
+NONCHALLENGE_TRAINING_FILE = "nonchallenge_training_indices.csv"
+# Metadata keys participants may see for dev/final models (train models show everything but
+# nothing in private.json).
+PUBLIC_METADATA = (
+    "task", "phase", "model", "scenario", "architecture", "dataset", "n", "m", "epsilon_target",
+    "epsilon_achieved", "delta", "noise_multiplier", "sample_rate", "steps", "max_grad_norm",
+    "optimizer", "lr", "batch_size", "epochs", "test_accuracy", "library_versions",
+)  # fmt: skip
+
+
+class ExportError(ValueError):
+    """The store is incomplete or inconsistent with the preset."""
+
+
+def _atomic_dir(final: Path):
+    """A temporary sibling directory that replaces ``final`` only once fully written."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp-{final.name}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    return tmp
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    if final.exists():
+        old = final.parent / f".old-{final.name}-{secrets.token_hex(4)}"
+        os.rename(final, old)
+        os.rename(tmp, final)
+        shutil.rmtree(old)
+    else:
+        os.rename(tmp, final)
+
+
+def model_tasks(preset: Preset, task: TaskSpec) -> list[ModelTask]:
+    return [
+        ModelTask(task.id, scenario.id, phase, i)
+        for scenario in task.scenarios
+        for phase in PHASES
+        for i in range(preset.models[phase])
+    ]
+
+
+def check_complete(preset: Preset, task: TaskSpec, store: Path) -> None:
+    missing = [t for t in model_tasks(preset, task) if not is_finished(t.path(store))]
+    if missing:
+        raise ExportError(
+            f"{store}: {len(missing)} model(s) of task {task.id!r} not generated yet "
+            f"(first: {missing[0]}); run 'python -m generator generate' first"
+        )
+
+
+def task_manifest(preset: Preset, task: TaskSpec, store: Path) -> dict[str, Any]:
+    """The public description of a task: scenarios in order, privacy levels, architectures, models."""
+    scenarios = []
+    for scenario in task.scenarios:
+        models = {phase: [f"model_{i}" for i in range(preset.models[phase])] for phase in PHASES}
+        first = json.loads(
+            (store / task.id / scenario.id / "train" / "model_0" / "metadata.json").read_text()
+        )
+        scenarios.append({
+            "id": scenario.id, "label": scenario.label, "epsilon": scenario.epsilon,
+            "delta": scenario.delta, "dataset": scenario.dataset_name, "n": scenario.n,
+            "m": scenario.m, "architecture": scenario.model,
+            "weights": WEIGHTS_DIR if scenario.model["arch"] == "roberta" else WEIGHTS_FILE,
+            "noise_multiplier": first.get("noise_multiplier"), "models": models,
+        })  # fmt: skip
+    return {
+        "format": PUBLIC_FORMAT, "task": task.id, "title": task.title,
+        "description": task.description, "disclose_training": task.disclose_training,
+        "scenarios": scenarios,
+    }  # fmt: skip
+
+
+def _copy_weights(source: Path, target: Path) -> None:
+    if (source / WEIGHTS_DIR).is_dir():
+        shutil.copytree(source / WEIGHTS_DIR, target / WEIGHTS_DIR)
+    else:
+        shutil.copy2(source / WEIGHTS_FILE, target / WEIGHTS_FILE)
+
+
+def _public_model(source: Path, target: Path, phase: str, disclose_training: bool) -> None:
+    target.mkdir(parents=True)
+    _copy_weights(source, target)
+    for name in PUBLIC_FILES[phase]:
+        shutil.copy2(source / name, target / name)
+    metadata = json.loads((source / "metadata.json").read_text())
+    if phase != "train":
+        metadata = {k: metadata[k] for k in PUBLIC_METADATA if k in metadata}
+        if disclose_training:
+            for name in DISCLOSED_TRAINING_FILES:
+                shutil.copy2(source / name, target / name)
+            challenge = read_lines(source / "challenge_indices.csv")
+            others = np.setdiff1d(read_lines(source / "training_indices.csv"), challenge)
+            write_lines(target / NONCHALLENGE_TRAINING_FILE, others)
+    write_json(target / "metadata.json", metadata)
+
+
+def _public_data(preset: Preset, task: TaskSpec, target: Path, data_dir: Path | None) -> list[str]:
+    """Ship each dataset the task uses (demo presets), in plain numpy / TSV files."""
+    written = []
+    for scenario in task.scenarios:
+        folder = target / "data" / scenario.dataset_name
+        if folder.exists():
+            continue
+        folder.mkdir(parents=True)
+        data = load_dataset(scenario.dataset, data_dir, scenario.model)
+        if data.modality == "text":
+            (folder / "dataset.tsv").write_text(
+                texts_to_tsv(data.sentences, data.labels), encoding="utf-8"
+            )
+        else:
+            np.save(folder / "features.npy", data.features.numpy())
+            np.save(folder / "labels.npy", data.labels)
+        written.append(scenario.dataset_name)
+    return written
+
+
+def export_public(
+    preset: Preset, task: TaskSpec, store: Path, out: Path, data_dir: Path | None = None
+) -> Path:
+    """Write ``<out>/<task>/``: what participants download (allow-list only)."""
+    check_complete(preset, task, store)
+    final = out / task.id
+    tmp = _atomic_dir(final)
+    try:
+        manifest = task_manifest(preset, task, store)
+        if preset.publish_data:
+            manifest["data"] = _public_data(preset, task, tmp, data_dir)
+        write_json(tmp / "manifest.json", manifest)
+        for model in model_tasks(preset, task):
+            target = tmp / model.scenario / model.phase / model.name
+            _public_model(model.path(store), target, model.phase, task.disclose_training)
+        _replace_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def reference_manifest(preset: Preset, task: TaskSpec, phase: str) -> dict[str, Any]:
+    """What the scorer trusts: scenarios in order, δ, and every model a submission must cover."""
+    return {
+        "format": REFERENCE_FORMAT,
+        "task": task.id,
+        "phase": phase,
+        "scenarios": [
+            {
+                "id": scenario.id,
+                "label": scenario.label,
+                "epsilon": scenario.epsilon,
+                "delta": scenario.delta,
+                "models": {
+                    p: {f"model_{i}": 2 * scenario.m for i in range(preset.models[p])}
+                    for p in ("dev", "final")
+                },
+            }  # fmt: skip
+            for scenario in task.scenarios
+        ],
+    }
+
+
+def export_reference(preset: Preset, task: TaskSpec, store: Path, out: Path) -> dict[str, Path]:
+    """Write ``<out>/<task>/<phase>/`` for dev and final: manifest plus that phase's solutions."""
+    check_complete(preset, task, store)
+    written = {}
+    for phase in ("dev", "final"):
+        final = out / task.id / phase
+        tmp = _atomic_dir(final)
+        try:
+            write_json(tmp / "manifest.json", reference_manifest(preset, task, phase))
+            for scenario in task.scenarios:
+                for i in range(preset.models[phase]):
+                    model = ModelTask(task.id, scenario.id, phase, i)
+                    target = tmp / task.id / scenario.id / phase / model.name
+                    target.mkdir(parents=True)
+                    shutil.copy2(model.path(store) / "solution.csv", target / "solution.csv")
+            _replace_dir(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        written[phase] = final
+    return written

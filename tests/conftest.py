@@ -1,0 +1,55 @@
+"""Shared fixtures: one tiny competition generated once per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from generator.presets import load_preset
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_PRESET = ROOT / "tests" / "presets" / "tiny.yaml"
+TINY_MASTER_SEED = "tests-master-seed"
+
+
+def run_generator(*args: str, env_extra: dict[str, str] | None = None, check: bool = True):
+    """Run ``python -m generator`` as an organizer would, from the repository root."""
+    env = dict(os.environ, **(env_extra or {}))
+    result = subprocess.run(
+        [sys.executable, "-m", "generator", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        raise AssertionError(f"generator {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_preset():
+    return load_preset(TINY_PRESET)
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory) -> Path:
+    """The whole tiny preset, generated in reproducible mode (about a minute on 2 cores)."""
+    store = tmp_path_factory.mktemp("tiny") / "store"
+    run_generator(
+        "generate", "--preset", str(TINY_PRESET), "--store", str(store), "--quiet",
+        env_extra={"MICO_MASTER_SEED": TINY_MASTER_SEED},
+    )  # fmt: skip
+    return store
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_store, tmp_path_factory) -> tuple[Path, Path]:
+    """(public tree root, reference data root) exported from the tiny store."""
+    out = tmp_path_factory.mktemp("export")
+    run_generator(
+        "export", "--preset", str(TINY_PRESET), "--store", str(tiny_store),
+        "--public", str(out / "public"), "--reference", str(out / "reference"),
+    )  # fmt: skip
+    return out / "public", out / "reference"

@@ -1,0 +1,89 @@
+"""The real loaders read tiny files written in each official format; bad files fail clearly."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from generator.datasets import (
+    CIFAR10_FILES,
+    CIFAR10_MEAN,
+    DatasetError,
+    load_cifar10,
+    load_purchase100,
+    load_sst2_sentences,
+    synthetic_purchase,
+    synthetic_sentences,
+)
+
+
+def write_cifar(directory, per_batch=4):
+    directory.mkdir()
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(CIFAR10_FILES):
+        batch = {
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            b"labels": [(i + j) % 10 for j in range(per_batch)],
+            b"batch_label": name.encode(),
+        }
+        with open(directory / name, "wb") as handle:
+            pickle.dump(batch, handle, protocol=2)
+    return directory
+
+
+def test_cifar10_batches_are_concatenated_train_then_test_and_normalised(tmp_path):
+    directory = write_cifar(tmp_path / "cifar-10-batches-py")
+    data = load_cifar10(directory)
+    assert data.features.shape == (24, 3, 32, 32)
+    assert data.labels.tolist()[:4] == [0, 1, 2, 3] and data.labels.tolist()[-4:] == [5, 6, 7, 8]
+    raw = pickle.load(open(directory / "data_batch_1", "rb"), encoding="bytes")[b"data"][0]
+    expected_red0 = (raw[0] / 255.0 - CIFAR10_MEAN[0]) / 0.24703223
+    assert data.features[0, 0, 0, 0].item() == pytest.approx(expected_red0, rel=1e-5)
+
+
+def test_cifar10_missing_batch_and_foreign_pickle_are_refused(tmp_path):
+    directory = write_cifar(tmp_path / "c")
+    (directory / "test_batch").unlink()
+    with pytest.raises(DatasetError, match="test_batch: file not found"):
+        load_cifar10(directory)
+    directory = write_cifar(tmp_path / "d")
+    with open(directory / "data_batch_3", "wb") as handle:
+        pickle.dump({b"data": __import__("collections").OrderedDict()}, handle)
+    with pytest.raises(DatasetError, match="data_batch_3: not a CIFAR-10 python batch"):
+        load_cifar10(directory)
+
+
+def test_purchase100_reads_class_then_600_features(tmp_path):
+    rows = [
+        [c] + [int(b) for b in np.random.default_rng(c).random(600) < 0.1] for c in (1, 50, 100)
+    ]
+    path = tmp_path / "dataset_purchase"
+    path.write_text("\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    data = load_purchase100(path)
+    assert data.labels.tolist() == [0, 49, 99]
+    assert data.features.shape == (3, 600)
+    path.write_text("1,0,1\n")
+    with pytest.raises(DatasetError, match="3 columns, expected 601"):
+        load_purchase100(path)
+
+
+def test_sst2_concatenates_train_and_dev(tmp_path):
+    (tmp_path / "train.tsv").write_text('sentence\tlabel\na fine film \t1\nit \'s "dull"\t0\n')
+    (tmp_path / "dev.tsv").write_text("sentence\tlabel\nsuperb .\t1\n")
+    sentences, labels = load_sst2_sentences(tmp_path)
+    assert sentences == ["a fine film ", 'it \'s "dull"', "superb ."]
+    assert labels.tolist() == [1, 0, 1]
+    (tmp_path / "dev.tsv").write_text("text\tlabel\nx\t1\n")
+    with pytest.raises(DatasetError, match="dev.tsv: header"):
+        load_sst2_sentences(tmp_path)
+
+
+def test_synthetic_sets_are_deterministic_and_varied():
+    a, b = synthetic_purchase(500, 3), synthetic_purchase(500, 3)
+    assert np.array_equal(a.features.numpy(), b.features.numpy())
+    assert len(set(a.labels.tolist())) == 100
+    sentences, labels = synthetic_sentences(2000, 1)
+    assert sentences == synthetic_sentences(2000, 1)[0]
+    assert len(set(sentences)) == 2000 and 0.4 < labels.mean() < 0.6

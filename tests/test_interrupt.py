@@ -1,0 +1,65 @@
+"""A killed generation leaves no half-written model; re-running completes it without retraining."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from .conftest import ROOT, TINY_PRESET, run_generator
+
+ARGS = ["--preset", str(TINY_PRESET), "--tasks", "tabular", "--scenarios", "tabular_hi", "--quiet"]
+
+
+def _finished(store):
+    return {
+        p.parent: p.stat().st_mtime_ns for p in store.glob("tabular/tabular_hi/*/*/metadata.json")
+    }
+
+
+def test_kill_mid_model_then_rerun_gives_a_complete_store(tmp_path):
+    store = tmp_path / "store"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "generator", "generate", *ARGS, "--store", str(store), "--workers", "1"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(_finished(store)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up: the worst case
+    process.wait()
+    before = _finished(store)
+    assert 2 <= len(before) < 7, "the kill should land mid-run"
+    for directory in store.glob("tabular/tabular_hi/*/*"):
+        # Whatever survives under a model's final name is complete.
+        if directory.name.startswith("model_"):
+            assert (directory / "metadata.json").is_file() and (
+                directory / "solution.csv"
+            ).is_file()
+
+    result = run_generator("generate", *ARGS, "--store", str(store), "--workers", "1")
+    after = _finished(store)
+    assert len(after) == 7
+    assert all(after[path] == mtime for path, mtime in before.items()), (
+        "a finished model was retrained"
+    )
+    assert f"{7 - len(before)} trained, {len(before)} already finished, 0 failed" in result.stderr
+    assert not [p for p in store.rglob(".tmp-*")], "partial directories were left behind"
+
+
+def test_ctrl_c_reports_how_to_resume(tmp_path):
+    store = tmp_path / "store"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "generator", "generate", *ARGS, "--store", str(store), "--workers", "1"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not _finished(store) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "run the same command again to resume" in stderr
+    assert not [p for p in store.rglob(".tmp-*")]

@@ -1,0 +1,106 @@
+"""Presets load, resolve inheritance, and reject mistakes with one line naming file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator.presets import PresetError, load_preset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", ["demo", "mico"])
+def test_shipped_presets_define_four_tasks_of_three_scenarios(name):
+    preset = load_preset(name)
+    assert [len(t.scenarios) for t in preset.tasks] == [3, 3, 3, 3]
+    ddp = preset.tasks[-1]
+    assert ddp.disclose_training
+    # The DP distinguisher reuses the three low-ε setups.
+    lows = [t.scenarios[-1] for t in preset.tasks[:3]]
+    for copy, low in zip(ddp.scenarios, lows, strict=True):
+        assert (copy.epsilon, copy.model, copy.training, copy.n) == (
+            low.epsilon,
+            low.model,
+            low.training,
+            low.n,
+        )
+
+
+def test_mico_preset_matches_the_published_setup():
+    mico = load_preset("mico")
+    cifar = mico.task("cifar10")
+    assert [s.epsilon for s in cifar.scenarios] == [None, 10, 4]
+    dp = cifar.scenario("cifar10_lo").training
+    assert (dp.batch_size, dp.epochs, dp.max_grad_norm, dp.lr, dp.lr_gamma) == (
+        512,
+        50,
+        2.6,
+        0.5,
+        0.96,
+    )
+    assert cifar.scenario("cifar10_inf").training.batch_size == 32
+    assert (cifar.scenarios[0].n, cifar.scenarios[0].m) == (50_000, 100)
+    assert mico.models == {"train": 100, "dev": 50, "final": 50}
+    sst2 = mico.task("sst2").scenario("sst2_lo").training
+    assert (sst2.batch_size, sst2.max_physical_batch_size, sst2.max_grad_norm, sst2.lr) == (
+        1024,
+        64,
+        0.1,
+        5e-4,
+    )
+    purchase = mico.task("purchase100").scenario("purchase100_hi").training
+    assert (purchase.optimizer, purchase.lr_step_size, purchase.lr_gamma) == ("adam", 5, 0.9)
+
+
+def _write(tmp_path, mutate):
+    raw = yaml.safe_load((ROOT / "presets" / "demo.yaml").read_text())
+    mutate(raw)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    return path
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda r: r.update(tsks=[]), "unknown key 'tsks'"),
+        (lambda r: r["tasks"][0]["scenarios"][1].update(epsilom=3), "unknown key 'epsilom'"),
+        (
+            lambda r: r["tasks"][0]["scenarios"][1].update(epsilon=-1),
+            "tasks[0].scenarios[1].epsilon",
+        ),
+        (lambda r: r["tasks"][0].update(dataset="nope"), "unknown dataset 'nope'"),
+        (
+            lambda r: r["tasks"][0]["scenarios"][1]["training"].pop("max_grad_norm"),
+            "needs 'max_grad_norm'",
+        ),
+        (
+            lambda r: r["tasks"][3]["scenarios"][0].update(based_on="missing"),
+            "no earlier scenario named",
+        ),
+        (lambda r: r["models"].pop("dev"), "missing required key 'dev'"),
+        (lambda r: r["tasks"][1]["scenarios"][0].update(id="image_inf"), "duplicate scenario id"),
+        (
+            lambda r: r["tasks"][0]["training"].update(optimizer="rmsprop"),
+            "'rmsprop' is not one of",
+        ),
+    ],
+)
+def test_mistakes_name_the_file_and_the_key(tmp_path, mutate, message):
+    path = _write(tmp_path, mutate)
+    with pytest.raises(PresetError) as error:
+        load_preset(path)
+    assert str(path) in str(error.value) and message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_and_unparsable_presets(tmp_path):
+    with pytest.raises(PresetError, match="preset file not found"):
+        load_preset("no-such-preset")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tasks: [unclosed\n")
+    with pytest.raises(PresetError, match="not valid YAML"):
+        load_preset(bad)
