@@ -252,12 +252,13 @@ _NAMES = [
 ]
 
 
-def synthetic_sentences(size: int, seed: int) -> tuple[list[str], np.ndarray]:
+def synthetic_sentences(size: int, seed: int, label_noise: float = 0.08) -> tuple[list[str], np.ndarray]:
     """A deterministic sentiment corpus of varied template sentences with labels 0/1.
 
     Sentences combine a subject, a verb, an optional intensifier, a sentiment word, optional
-    negation ("not") that flips the label, an ending and sometimes a reviewer's aside. About 8% of
-    labels are flipped, as in crowd-labelled data, so a model can only fit those by memorising.
+    negation ("not") that flips the label, an ending and sometimes a reviewer's aside. A fraction
+    ``label_noise`` of labels is flipped, as in crowd-labelled data, so a model can only fit those
+    by memorising them — which is what membership inference detects.
     """
     rng = np.random.Generator(np.random.PCG64(seed))
     sentences, labels, seen = [], [], set()
@@ -280,7 +281,7 @@ def synthetic_sentences(size: int, seed: int) -> tuple[list[str], np.ndarray]:
             continue
         seen.add(sentence)
         label = int(positive != negated)
-        if rng.random() < 0.08:
+        if rng.random() < label_noise:
             label = 1 - label
         sentences.append(sentence)
         labels.append(label)
@@ -378,7 +379,7 @@ def load_text(spec: DatasetSpec, data_dir: Path | None, model: dict[str, Any]) -
     if spec.kind == "sst2":
         sentences, labels = load_sst2_sentences(resolve_path(spec, data_dir))
     else:
-        sentences, labels = synthetic_sentences(spec.size, spec.seed)
+        sentences, labels = synthetic_sentences(spec.size, spec.seed, spec.label_noise)
     pretrained = model.get("pretrained")
     if pretrained:
         tokenizer = load_pretrained_tokenizer(resolve_model_path(pretrained, data_dir))

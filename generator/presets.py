@@ -36,6 +36,7 @@ class DatasetSpec:
     path: str | None = None
     size: int | None = None  # synthetic sets only
     seed: int = 0  # synthetic sets and pixel noise
+    label_noise: float = 0.08  # synthetic text only: fraction of flipped labels
     noise: float = 0.0  # digits only: fixed Gaussian pixel noise (see datasets.load_digits_images)
     max_length: int = 67  # text only: tokens per sentence
     vocab_size: int = 2000  # locally trained tokenizer only
@@ -156,7 +157,7 @@ def _choice(path: Path, where: str, value: Any, choices: tuple[str, ...]) -> str
 
 
 def _dataset(path: Path, where: str, raw: Any) -> DatasetSpec:
-    allowed = {"kind", "path", "size", "seed", "max_length", "vocab_size", "noise"}
+    allowed = {"kind", "path", "size", "seed", "max_length", "vocab_size", "noise", "label_noise"}
     raw = _mapping(path, where, raw, allowed, {"kind"})
     kind = _choice(path, f"{where}.kind", raw["kind"], DATASET_KINDS)
     if kind in ("cifar10", "sst2", "purchase100") and not isinstance(raw.get("path"), str):
@@ -168,8 +169,9 @@ def _dataset(path: Path, where: str, raw: Any) -> DatasetSpec:
             _number(path, f"{where}.{key}", raw[key], integer=True)
     if "seed" in raw:
         _number(path, f"{where}.seed", raw["seed"], integer=True, positive=False)
-    if "noise" in raw:
-        _number(path, f"{where}.noise", raw["noise"], positive=False)
+    for key in ("noise", "label_noise"):
+        if key in raw:
+            _number(path, f"{where}.{key}", raw[key], positive=False)
     return DatasetSpec(**raw)
 
 

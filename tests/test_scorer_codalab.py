@@ -1,0 +1,236 @@
+"""The scoring program as the platforms run it, and what it may rely on there.
+
+A CodaLab v1.5 worker copies the program to run/program, the reference data to run/input/ref
+and the expanded submission to run/input/res, splits the metadata command on spaces,
+substitutes $program, $input and $output, runs it from run/ without a shell, and reads
+run/output/scores.txt line by line as ``label, value = line.split(":")``; ``float(value)``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+try:  # tests/ is a package in this project; keep working if it stops being one
+    from .test_scorer_support import SCORING_DIR, ScorerCase, load_scorer, subprocess_env
+except ImportError:
+    from test_scorer_support import SCORING_DIR, ScorerCase, load_scorer, subprocess_env
+
+S = load_scorer()
+# The platform image's python3 is this interpreter, plus any listed in SCORER_TEST_PYTHONS
+# (e.g. a Python 3.7 with numpy 1.17, like CodaLab's codalab-legacy:py37 image).
+INTERPRETERS = [sys.executable] + os.environ.get("SCORER_TEST_PYTHONS", "").split()
+PROGRAM_FILES = [
+    "metadata",
+    "score.py",
+    "scorer_inputs.py",
+    "scorer_metrics.py",
+    "scorer_report.py",
+]
+
+
+@pytest.fixture
+def case(tmp_path):
+    return ScorerCase(tmp_path)
+
+
+def platform_command(program_dir):
+    """The argv a worker builds from the metadata file (no shell, split on spaces)."""
+    text = (program_dir / "metadata").read_text()
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("command:")]
+    return line.split(":", 1)[1].strip().split(" ")
+
+
+def run_like_codalab(tmp_path, reference, submission_zip, python=sys.executable):
+    run = tmp_path / "run"
+    shutil.copytree(SCORING_DIR, run / "program", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(reference, run / "input" / "ref")
+    res = run / "input" / "res"
+    with zipfile.ZipFile(submission_zip) as archive:
+        archive.extractall(res)
+    (res / "metadata").write_text("description: written by the platform\n")
+    (run / "output").mkdir()
+    argv = []
+    for arg in platform_command(run / "program"):
+        arg = arg.replace("$program", str(run / "program"))
+        arg = arg.replace("$input", str(run / "input")).replace("$output", str(run / "output"))
+        argv.append(arg)
+    assert argv[0] == "python3"
+    argv[0] = python  # the platform's python3, with numpy (and matplotlib)
+    proc = subprocess.run(
+        argv, cwd=run, env=subprocess_env(), capture_output=True, text=True, timeout=120
+    )
+    return proc, run / "output"
+
+
+def parse_like_codalab(path):
+    scores = {}
+    lines = path.read_text().splitlines()
+    for line in lines:
+        label, value = line.split(":")
+        scores[label] = float(value)
+    assert len(scores) == len(lines), "duplicate keys"
+    return scores
+
+
+def test_metadata_is_exactly_the_platform_command():
+    assert (SCORING_DIR / "metadata").read_text() == (
+        "command: python3 $program/score.py $input $output\n"
+    )
+
+
+def test_scoring_program_folder_holds_only_the_program():
+    names = sorted(p.name for p in SCORING_DIR.iterdir() if p.name != "__pycache__")
+    assert names == PROGRAM_FILES
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_codalab_worker_scores_a_submission(case, tmp_path, python):
+    reference = case.write_reference()
+    proc, output = run_like_codalab(tmp_path, reference, case.write_zip(case.files()), python)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "warning" not in proc.stderr
+    scores = parse_like_codalab(output / "scores.txt")
+    assert list(scores) == S.score_keys(3)
+    assert all(math.isfinite(v) for v in scores.values())
+    assert json.loads((output / "scores.json").read_text()) == scores
+    expected = S.score_submission(str(case.write_zip(case.files(), "again.zip")), str(reference))
+    assert scores == expected.scores
+
+    page = (output / "detailed_results.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*(?!["']?data:)""", page, re.IGNORECASE)
+    assert "http://" not in page and "https://" not in page
+    assert page.count('<img alt="ROC curves') == 3 and "data:image/png;base64," in page
+    for sid in case.scenarios:
+        assert sid in page
+    assert "Clopper-Pearson" in page and "at most" in page
+    for (sid, phase, model), _ in case.labels.items():
+        assert case.solution_text(sid, phase, model).strip() not in page
+
+
+def test_codalab_worker_rejects_a_bad_submission_cleanly(case, tmp_path):
+    files = case.files()
+    files[case.path("image_lo", "final", "model_1")] = b"0.5\n" * 3
+    proc, output = run_like_codalab(tmp_path, case.write_reference(), case.write_zip(files))
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "submission error: 'image/image_lo/final/model_1/prediction.csv': expected 20 values "
+        "(one per challenge point), found 3\n"
+    )
+    assert proc.stdout == "" and list(output.iterdir()) == []
+
+
+def test_codalab_worker_reports_broken_reference_data_as_the_organizers(case, tmp_path):
+    reference = case.write_reference()
+    (reference / "image/image_hi/dev/model_0/solution.csv").unlink()
+    proc, output = run_like_codalab(tmp_path, reference, case.write_zip(case.files()))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("reference data error (organizer): ")
+    assert "Traceback" not in proc.stderr and list(output.iterdir()) == []
+
+
+def _local(args, cwd):
+    return subprocess.run(
+        [sys.executable, str(SCORING_DIR / "score.py"), *args],
+        cwd=cwd,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_local_mode_scores_a_zip_from_any_folder(case, tmp_path):
+    submission = case.write_zip(case.files())
+    reference = case.write_reference()
+    proc = _local(
+        ["--submission", str(submission), "--reference", str(reference), "--output", "out"],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("scored task image, phase dev (3 scenarios)\n")
+    assert parse_like_codalab(tmp_path / "out" / "scores.txt") == (
+        S.score_submission(str(submission), str(reference)).scores
+    )
+
+
+def test_local_mode_rejects_a_file_that_is_not_a_zip(case, tmp_path):
+    fake = tmp_path / "submission.zip"
+    fake.write_bytes(b"PK not really\n")
+    proc = _local(["--submission", str(fake), "--reference", str(case.write_reference())], tmp_path)
+    assert (proc.returncode, proc.stderr) == (
+        1,
+        "submission error: 'submission.zip' is not a zip file\n",
+    )
+
+
+def test_without_matplotlib_the_table_is_still_written(case, tmp_path):
+    runner = (
+        "import runpy, sys; sys.modules['matplotlib'] = None; "
+        f"sys.argv = ['score.py'] + sys.argv[1:]; runpy.run_path({str(SCORING_DIR / 'score.py')!r}"
+        ", run_name='__main__')"
+    )
+    args = ["--submission", str(case.write_zip(case.files())), "--output", "out"]
+    args += ["--reference", str(case.write_reference())]
+    proc = subprocess.run(
+        [sys.executable, "-c", runner, *args],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "out" / "detailed_results.html").read_text()
+    assert "ROC plots are unavailable: matplotlib is not available" in page
+    assert 'title="scenario3_eps_lb"' in page and "<img" not in page
+
+
+# --- what the program may rely on: Python 3.7 syntax, numpy, the standard library ----------
+
+
+def test_vermin_finds_nothing_newer_than_python_3_7():
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from vermin.main import main; sys.argv[0] = 'vermin'; sys.exit(main())",
+            "-t=3.7-",
+            "--violations",
+            "--no-tips",
+            str(SCORING_DIR),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Minimum required versions: 3.7" in proc.stdout
+
+
+@pytest.mark.parametrize("name", [n for n in PROGRAM_FILES if n.endswith(".py")])
+def test_program_parses_with_the_python_3_7_grammar(name):
+    ast.parse((SCORING_DIR / name).read_text(), feature_version=(3, 7))
+
+
+@pytest.mark.parametrize("name", [n for n in PROGRAM_FILES if n.endswith(".py")])
+def test_program_imports_only_the_standard_library_numpy_and_matplotlib(name):
+    tree = ast.parse((SCORING_DIR / name).read_text())
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules.add(node.module.split(".")[0])
+    allowed = set(sys.stdlib_module_names) | {"numpy", "matplotlib", "scorer_inputs"}
+    allowed |= {"scorer_metrics", "scorer_report"}
+    assert modules <= allowed, modules - allowed
