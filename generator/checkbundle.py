@@ -58,12 +58,10 @@ def _platform_score(
             (res / name).parent.mkdir(parents=True, exist_ok=True)
             (res / name).write_bytes(data)
         (run / "output").mkdir()
-        values = {
-            "$program": str(run / "program"),
-            "$input": str(run / "input"),
-            "$output": str(run / "output"),
-        }
-        argv = [values.get(part, part) for part in command.split(" ")]
+        values = {"$program": run / "program", "$input": run / "input", "$output": run / "output"}
+        argv = command.split(" ")
+        for placeholder, path in values.items():
+            argv = [part.replace(placeholder, str(path)) for part in argv]
         argv[0] = sys.executable if argv[0] in ("python", "python3") else argv[0]
         done = subprocess.run(argv, cwd=run, capture_output=True, text=True, timeout=300)
         scores_txt, scores_json = {}, {}
@@ -124,6 +122,7 @@ def _score_checks(
 
 
 def _extract(data: bytes, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         archive.extractall(target)
 

@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (PresetError, DatasetError, ExportError, UsageError) as error:
+    except (PresetError, DatasetError, ExportError, UsageError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -25,6 +25,8 @@ def is_junk(relative: str) -> bool:
 
 def tree_entries(root: Path, prefix: str = "") -> list[tuple[str, Path]]:
     """Every regular file under ``root`` as (archive name, path), junk excluded."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: folder to archive not found")
     entries = []
     for path in sorted(root.rglob("*")):
         if path.is_file() and not path.is_symlink():
