@@ -8,6 +8,8 @@ exit, with its peak memory from the kernel's accounting of that one child (``os.
   as MICO's scorer did).
 * Stress: one scenario of 100 models x 100,000 points = 10 million predictions.
 * Baseline: per-file ``np.loadtxt`` and scikit-learn's ``roc_curve``/``auc``.
+* "with plots" includes detailed_results.html with its inline SVG ROC charts (drawn by the
+  scorer itself, no plotting library); the benchmark checks that every scenario got one.
 
 Usage: ``.venv/bin/python benchmarks/bench_scorer.py [--repeat N] [--skip-stress]``
 (a couple of minutes on a 2-core machine).
@@ -172,10 +174,15 @@ def bench(root: Path, title: str, repeat: int, plots_too: bool) -> None:
             ],
         )
     )
+    scenarios = len(json.loads((root / "reference" / "manifest.json").read_text())["scenarios"])
     results = {}
     for name, argv in rows:
         results[name] = repeated(argv, root, repeat)
         print(line(name, *results[name][:2]))
+        if argv[-1] == "out":  # the timed run really drew the plots: one inline SVG per scenario
+            page = (root / "out" / "detailed_results.html").read_text(encoding="utf-8")
+            if page.count("<svg") != scenarios:
+                raise SystemExit(f"{name}: expected {scenarios} <svg> charts in the page")
     base = repeated([py, str(baseline_py), "reference", "res"], root, repeat)
     print(line("baseline: per-file np.loadtxt + sklearn roc_curve", *base[:2]))
     for name, (wall, peak, _) in results.items():

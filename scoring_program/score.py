@@ -9,7 +9,7 @@ Local mode, for participants and organizers::
     python3 score.py --submission submission.zip --reference REFERENCE [--output DIR]
 
 REFERENCE is a reference-data folder or zip (manifest.json plus solutions). Without
-``--output`` the scores are only printed. ``--no-plots`` skips the matplotlib plots.
+``--output`` the scores are only printed. ``--no-plots`` skips the inline SVG ROC plots.
 
 Exit status: 0 scored; 1 submission error; 2 reference data error (organizer); 3 internal
 error; 4 wrong command line. Every error is one readable message on stderr, and no scores

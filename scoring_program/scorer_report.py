@@ -3,20 +3,20 @@
 ``score_keys`` is the single definition of the score keys: the writer below iterates over it,
 and the bundle builder renders competition.yaml's leaderboard columns from it, so the two can
 never drift apart. Only aggregate numbers are written; the ROC plots are sampled on fixed FPR
-grids (see ``scorer_metrics.roc_plot_points``) instead of drawing the per-point staircase.
+grids (see ``scorer_metrics.roc_plot_points``) instead of drawing the per-point staircase, and
+drawn as inline SVG built here (numpy and string formatting; no plotting library).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
 
+import numpy as np
 import scorer_metrics as metrics
 from scorer_inputs import Reference
 
@@ -71,7 +71,8 @@ body { font-family: sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: right; }
 th { background: #eee; } td.name { text-align: left; }
-code { font-size: 0.9em; } img { max-width: 100%; }
+code { font-size: 0.9em; }
+figure { margin: 1em 0; } svg.roc { max-width: 100%; height: auto; }
 """
 
 _COLUMNS = [(f"TPR_FPR_{metrics.alpha_key(a)}", f"TPR@{a:g}") for a in metrics.ALPHAS] + [
@@ -131,76 +132,220 @@ def _method_notes() -> str:
     return "<ul>\n" + "\n".join(f"<li>{note}</li>" for note in notes) + "\n</ul>"
 
 
-def _plot_png(roc: metrics.Roc, title: str) -> bytes:
-    """One PNG with the linear and the log-log ROC; Agg canvas, no pyplot global state."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+# --- ROC charts as inline SVG ------------------------------------------------------------------
+# Hand-built SVG (string formatting plus numpy), so that drawing costs milliseconds and the
+# scorer imports nothing beyond numpy. The SVG sits inside the HTML: no xmlns (the HTML parser
+# puts <svg> in the SVG namespace), no ids, links, scripts or external assets, and every text
+# is escaped, so each <svg> element is also well-formed XML.
 
+_CHART = 262.0  # side of the square plot area, in SVG user units
+_LEFT, _RIGHT, _TOP, _BOTTOM = 58.0, 20.0, 58.0, 46.0  # margins around one plot area
+_PANEL_W = _LEFT + _CHART + _RIGHT
+_SVG_W, _SVG_H = 2 * _PANEL_W, _TOP + _CHART + _BOTTOM
+_CURVE, _CHANCE, _GRID, _AXIS, _MARK = "#1f77b4", "#999", "#e6e6e6", "#444", "#d62728"
+_DASHED = 'stroke-dasharray="5,4"'
+_HALO = 'stroke="white" stroke-width="3" paint-order="stroke"'
+
+
+def _num(value: float) -> str:
+    """A coordinate with two decimals and no trailing zeros (short and exact enough)."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _text(x: float, y: float, text: str, attrs: str = "") -> str:
+    extra = f" {attrs}" if attrs else ""
+    return f'<text x="{_num(x)}" y="{_num(y)}"{extra}>{html.escape(text)}</text>'
+
+
+def _marker(x: float, y: float, caption: str) -> str:
+    return (
+        f'<circle cx="{_num(x)}" cy="{_num(y)}" r="4.5" fill="{_MARK}">'
+        f"<title>{html.escape(caption)}</title></circle>"
+    )
+
+
+def _line(x1: float, y1: float, x2: float, y2: float, attrs: str) -> str:
+    return f'<line x1="{_num(x1)}" y1="{_num(y1)}" x2="{_num(x2)}" y2="{_num(y2)}" {attrs}/>'
+
+
+class _Axes:
+    """Maps data to SVG coordinates for one square plot area, linear or log10 on both axes."""
+
+    def __init__(self, left: float, low: float, log: bool) -> None:
+        self.left, self.log = left, log
+        self.low = math.log10(low) if log else low
+        self.high = 0.0 if log else 1.0
+
+    def _unit(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        if self.log:
+            with np.errstate(divide="ignore"):
+                values = np.log10(values)
+        return (values - self.low) / (self.high - self.low)
+
+    def xs(self, values: np.ndarray) -> np.ndarray:
+        return self.left + _CHART * self._unit(values)
+
+    def ys(self, values: np.ndarray) -> np.ndarray:
+        return _TOP + _CHART * (1.0 - self._unit(values))
+
+    def x(self, value: float) -> float:
+        return float(self.xs(np.array([value]))[0])
+
+    def y(self, value: float) -> float:
+        return float(self.ys(np.array([value]))[0])
+
+
+def _curve_points(axes: _Axes, fpr: np.ndarray, tpr: np.ndarray) -> str:
+    """The sampled curve as polyline points, clipped at the bottom edge of a log chart.
+
+    TPR never decreases along the FPR grid, so the samples below the chart (TPR under the
+    floor, or 0) are a prefix: they are dropped, and the segment that enters the chart from
+    below starts where it crosses the bottom edge (interpolated in log-log space, like the
+    line itself).
+    """
+    xs = axes.xs(fpr)
+    if axes.log:
+        # TPR = 0 is log10 = -inf; two decades under the floor has the same visible effect.
+        floor = 10.0**axes.low
+        ys = axes.ys(np.maximum(tpr, floor / 100.0))
+        inside = np.flatnonzero(tpr >= floor)
+        if inside.size == 0:
+            return ""
+        first = int(inside[0])
+        bottom = _TOP + _CHART
+        if first > 0 and ys[first] < bottom:
+            x0, y0, x1, y1 = xs[first - 1], ys[first - 1], xs[first], ys[first]
+            cut = x0 + (x1 - x0) * (bottom - y0) / (y1 - y0)
+            xs = np.concatenate(([cut], xs[first:]))
+            ys = np.concatenate(([bottom], ys[first:]))
+        else:
+            xs, ys = xs[first:], ys[first:]
+    else:
+        ys = axes.ys(tpr)
+    pairs = np.column_stack((xs, ys)).tolist()
+    return " ".join(f"{_num(x)},{_num(y)}" for x, y in pairs)
+
+
+def _panel(
+    axes: _Axes,
+    fpr: np.ndarray,
+    tpr: np.ndarray,
+    ticks: Sequence[float],
+    subtitle: str,
+    marked: float,
+) -> list[str]:
+    """One chart: grid, ticks, chance line, the sampled ROC, the TPR@0.1 marker, labels."""
+    left, bottom = axes.left, _TOP + _CHART
+    low = 10.0**axes.low if axes.log else 0.0
+    parts = [
+        _text(left + _CHART / 2, _TOP - 10, subtitle, 'text-anchor="middle" font-weight="bold"')
+    ]
+    for tick in ticks:
+        x, y = axes.x(tick), axes.y(tick)
+        label = f"{tick:g}"
+        parts.append(_line(x, _TOP, x, bottom, f'stroke="{_GRID}"'))
+        parts.append(_line(left, y, left + _CHART, y, f'stroke="{_GRID}"'))
+        parts.append(_line(x, bottom, x, bottom + 5, f'stroke="{_AXIS}"'))
+        parts.append(_line(left - 5, y, left, y, f'stroke="{_AXIS}"'))
+        parts.append(_text(x, bottom + 18, label, 'text-anchor="middle"'))
+        parts.append(_text(left - 8, y + 4, label, 'text-anchor="end"'))
+    parts.append(
+        f'<rect x="{_num(left)}" y="{_num(_TOP)}" width="{_num(_CHART)}" '
+        f'height="{_num(_CHART)}" fill="none" stroke="{_AXIS}"/>'
+    )
+    parts.append(
+        _line(
+            axes.x(low),
+            axes.y(low),
+            axes.x(1.0),
+            axes.y(1.0),
+            f'stroke="{_CHANCE}" {_DASHED}',
+        )
+    )
+    points = _curve_points(axes, fpr, tpr)
+    if points:
+        parts.append(
+            f'<polyline fill="none" stroke="{_CURVE}" stroke-width="2" '
+            f'stroke-linejoin="round" points="{points}"/>'
+        )
+    alpha = metrics.RANKING_ALPHA
+    x_mark = axes.x(alpha)
+    parts.append(_line(x_mark, _TOP, x_mark, bottom, f'stroke="{_MARK}" stroke-dasharray="2,3"'))
+    caption = f"TPR@{alpha:g} = {marked:.4f}"
+    if marked >= low:
+        parts.append(_marker(x_mark, axes.y(marked), caption))
+    # The key sits in the bottom right corner, under the chance line, where a curve only goes
+    # for an attack worse than chance; a white halo keeps it readable even then.
+    kx, ky = left + _CHART - 140, bottom - 44
+    parts.append(_line(kx, ky, kx + 20, ky, f'stroke="{_CURVE}" stroke-width="2"'))
+    parts.append(_text(kx + 26, ky + 4, "attack", _HALO))
+    parts.append(_line(kx, ky + 15, kx + 20, ky + 15, f'stroke="{_CHANCE}" {_DASHED}'))
+    parts.append(_text(kx + 26, ky + 19, "chance", _HALO))
+    parts.append(_marker(kx + 10, ky + 30, caption))
+    parts.append(_text(kx + 26, ky + 34, caption, f'fill="{_MARK}" {_HALO}'))
+    parts.append(
+        _text(left + _CHART / 2, bottom + 36, "false positive rate", 'text-anchor="middle"')
+    )
+    y_mid = _TOP + _CHART / 2
+    parts.append(
+        _text(
+            left - 42,
+            y_mid,
+            "true positive rate",
+            f'text-anchor="middle" transform="rotate(-90 {_num(left - 42)} {_num(y_mid)})"',
+        )
+    )
+    return parts
+
+
+def roc_svg(roc: metrics.Roc, title: str, tpr_marked: float) -> str:
+    """Linear and log-log ROC charts of one scenario as one inline <svg> element.
+
+    The curve is ``roc_plot_points``: TPR@FPR on fixed FPR grids, never the staircase.
+    ``tpr_marked`` is the reported TPR@RANKING_ALPHA, drawn as a marker on both charts.
+    """
     lin_x, lin_y, log_x, log_y = metrics.roc_plot_points(roc)
-    fig = Figure(figsize=(9.0, 3.8), dpi=80)
-    FigureCanvasAgg(fig)
-    fig.suptitle(title)
-    axes_lin = fig.add_subplot(1, 2, 1)
-    axes_lin.plot(lin_x, lin_y, color="C0", label="attack")
-    axes_lin.plot([0, 1], [0, 1], color="0.6", linestyle="--", label="chance")
-    axes_lin.set_xlim(0, 1)
-    axes_lin.set_ylim(0, 1)
-    axes_lin.legend(loc="lower right")
-    axes_log = fig.add_subplot(1, 2, 2)
     floor = float(log_x[0])
-    axes_log.plot(log_x, [max(y, floor / 10.0) for y in log_y], color="C0")
-    axes_log.plot([floor, 1], [floor, 1], color="0.6", linestyle="--")
-    axes_log.set_xscale("log")
-    axes_log.set_yscale("log")
-    axes_log.set_xlim(floor, 1)
-    axes_log.set_ylim(floor, 1)
-    decades = [10.0**e for e in range(round(math.log10(floor)), 1)]
-    labels = [f"{d:g}" for d in decades]
-    for axis in (axes_log.xaxis, axes_log.yaxis):
-        # Plain tick labels: the default log formatter's mathtext costs ~0.3 s per run.
-        axis.set_major_locator(FixedLocator(decades))
-        axis.set_major_formatter(FixedFormatter(labels))
-        axis.set_minor_locator(NullLocator())
-    for axes, scale in ((axes_lin, "linear"), (axes_log, "log-log")):
-        axes.set_xlabel("false positive rate")
-        axes.set_ylabel("true positive rate")
-        axes.set_title(scale, fontsize="medium")
-        axes.grid(True, color="0.9")
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.83, wspace=0.25)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+    decades = [10.0**e for e in range(int(round(math.log10(floor))), 1)]
+    linear = _Axes(_LEFT, 0.0, log=False)
+    loglog = _Axes(_PANEL_W + _LEFT, floor, log=True)
+    parts = [
+        f'<svg class="roc" width="{_num(_SVG_W)}" height="{_num(_SVG_H)}" '
+        f'viewBox="0 0 {_num(_SVG_W)} {_num(_SVG_H)}" role="img" '
+        f'aria-label="{html.escape(title)}" font-family="sans-serif" font-size="12">',
+        f"<title>{html.escape(title)}</title>",
+        f'<rect width="{_num(_SVG_W)}" height="{_num(_SVG_H)}" fill="white"/>',
+        _text(_SVG_W / 2, 22, title, 'text-anchor="middle" font-size="15"'),
+    ]
+    parts += _panel(linear, lin_x, lin_y, [i / 5.0 for i in range(6)], "linear", tpr_marked)
+    parts += _panel(loglog, log_x, log_y, decades, "log-log", tpr_marked)
+    parts.append("</svg>")
+    return "\n".join(parts)
 
 
-def _matplotlib_problem() -> str | None:
-    """Why plots cannot be drawn, or None; a broken install must not cost any scores."""
-    try:
-        import matplotlib  # noqa: F401
-    except Exception as exc:  # noqa: BLE001 - any import failure just means "no plots"
-        return f"matplotlib is not available ({type(exc).__name__})"
-    return None
-
-
-def _plots(reference: Reference, rocs: Sequence[metrics.Roc], enabled: bool) -> str:
-    """Inline PNG plots, or a note saying why there are none."""
+def _plots(
+    reference: Reference,
+    per_scenario: Sequence[dict[str, float]],
+    rocs: Sequence[metrics.Roc],
+    enabled: bool,
+) -> str:
+    """One inline SVG per scenario, or a note saying that plots were turned off."""
     if not enabled:
         return "<p>Plots were turned off for this run.</p>"
-    problem = _matplotlib_problem()
-    if problem:
-        return f"<p>ROC plots are unavailable: {html.escape(problem)}.</p>"
+    marked_key = f"TPR_FPR_{metrics.alpha_key(metrics.RANKING_ALPHA)}"
     parts: list[str] = []
     for k, scenario in enumerate(reference.scenarios, 1):
-        roc = rocs[k - 1]
         title = f"scenario {k}: {scenario.label} ({scenario.id})"
         try:
-            png = base64.b64encode(_plot_png(roc, title)).decode("ascii")
+            chart = roc_svg(rocs[k - 1], title, per_scenario[k - 1][marked_key])
         except Exception as exc:  # noqa: BLE001 - a plot failure must not fail the scoring
             parts.append(f"<p>ROC plot of scenario {k} failed ({type(exc).__name__}).</p>")
             continue
         parts.append(
-            f'<figure><img alt="ROC curves of scenario {k}" src="data:image/png;base64,{png}">'
-            f"<figcaption>{html.escape(title)}: linear and log-log ROC</figcaption></figure>"
+            f"<figure>\n{chart}\n<figcaption>{html.escape(title)}: linear and log-log ROC, "
+            f"TPR@{metrics.RANKING_ALPHA:g} marked</figcaption></figure>"
         )
     return "\n".join(parts)
 
@@ -222,7 +367,7 @@ def detailed_html(
         "<h2>How the scores are computed</h2>",
         _method_notes(),
         "<h2>ROC curves</h2>",
-        _plots(reference, rocs, plots),
+        _plots(reference, per_scenario, rocs, plots),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

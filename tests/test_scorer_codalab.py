@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 import zipfile
 
 import pytest
@@ -65,7 +66,7 @@ def run_like_codalab(tmp_path, reference, submission_zip, python=sys.executable)
         arg = arg.replace("$input", str(run / "input")).replace("$output", str(run / "output"))
         argv.append(arg)
     assert argv[0] == "python3"
-    argv[0] = python  # the platform's python3, with numpy (and matplotlib)
+    argv[0] = python  # the platform's python3, with numpy
     proc = subprocess.run(
         argv, cwd=run, env=subprocess_env(), capture_output=True, text=True, timeout=120
     )
@@ -109,7 +110,14 @@ def test_codalab_worker_scores_a_submission(case, tmp_path, python):
     page = (output / "detailed_results.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*(?!["']?data:)""", page, re.IGNORECASE)
     assert "http://" not in page and "https://" not in page
-    assert page.count('<img alt="ROC curves') == 3 and "data:image/png;base64," in page
+    assert "<img" not in page and "data:" not in page and "<script" not in page.lower()
+    svgs = re.findall(r"<svg\b.*?</svg>", page, re.DOTALL)
+    assert len(svgs) == 3 == page.count("<svg")
+    for k, (svg, sid) in enumerate(zip(svgs, case.scenarios, strict=True), 1):
+        root = ET.fromstring(svg)  # well-formed on its own, as inline SVG must be
+        texts = ["".join(node.itertext()) for node in root.iter("text")]
+        assert f"scenario {k}: scenario {sid} ({sid})" in texts
+        assert "linear" in texts and "log-log" in texts
     for sid in case.scenarios:
         assert sid in page
     assert "Clopper-Pearson" in page and "at most" in page
@@ -173,11 +181,18 @@ def test_local_mode_rejects_a_file_that_is_not_a_zip(case, tmp_path):
     )
 
 
-def test_without_matplotlib_the_table_is_still_written(case, tmp_path):
+def test_plots_need_no_plotting_library(case, tmp_path):
+    """matplotlib (or any other plotting package) blocked: the SVG plots are drawn anyway."""
     runner = (
-        "import runpy, sys; sys.modules['matplotlib'] = None; "
-        f"sys.argv = ['score.py'] + sys.argv[1:]; runpy.run_path({str(SCORING_DIR / 'score.py')!r}"
-        ", run_name='__main__')"
+        "import runpy, sys\n"
+        "for name in ('matplotlib', 'PIL', 'plotly', 'seaborn', 'bokeh'):\n"
+        "    sys.modules[name] = None\n"
+        "sys.argv = ['score.py'] + sys.argv[1:]\n"
+        "try:\n"
+        f"    runpy.run_path({str(SCORING_DIR / 'score.py')!r}, run_name='__main__')\n"
+        "finally:\n"
+        "    loaded = [n for n, m in sys.modules.items() if m is not None]\n"
+        "    print('plotting modules:', sorted(n for n in loaded if n.startswith('matplotlib')))"
     )
     args = ["--submission", str(case.write_zip(case.files())), "--output", "out"]
     args += ["--reference", str(case.write_reference())]
@@ -190,9 +205,19 @@ def test_without_matplotlib_the_table_is_still_written(case, tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.endswith("plotting modules: []\n")
     page = (tmp_path / "out" / "detailed_results.html").read_text()
-    assert "ROC plots are unavailable: matplotlib is not available" in page
-    assert 'title="scenario3_eps_lb"' in page and "<img" not in page
+    assert 'title="scenario3_eps_lb"' in page and page.count("<svg") == 3
+    assert "unavailable" not in page and "failed" not in page
+
+
+def test_no_plots_skips_the_svg(case, tmp_path):
+    args = ["--submission", str(case.write_zip(case.files())), "--output", "out", "--no-plots"]
+    proc = _local([*args, "--reference", str(case.write_reference())], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "out" / "detailed_results.html").read_text()
+    assert "<svg" not in page and "Plots were turned off for this run." in page
+    assert 'title="scenario3_eps_lb"' in page
 
 
 # --- what the program may rely on: Python 3.7 syntax, numpy, the standard library ----------
@@ -223,7 +248,7 @@ def test_program_parses_with_the_python_3_7_grammar(name):
 
 
 @pytest.mark.parametrize("name", [n for n in PROGRAM_FILES if n.endswith(".py")])
-def test_program_imports_only_the_standard_library_numpy_and_matplotlib(name):
+def test_program_imports_only_the_standard_library_and_numpy(name):
     tree = ast.parse((SCORING_DIR / name).read_text())
     modules = set()
     for node in ast.walk(tree):
@@ -231,6 +256,6 @@ def test_program_imports_only_the_standard_library_numpy_and_matplotlib(name):
             modules.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             modules.add(node.module.split(".")[0])
-    allowed = set(sys.stdlib_module_names) | {"numpy", "matplotlib", "scorer_inputs"}
+    allowed = set(sys.stdlib_module_names) | {"numpy", "scorer_inputs"}
     allowed |= {"scorer_metrics", "scorer_report"}
     assert modules <= allowed, modules - allowed

@@ -7,6 +7,7 @@ largest TPR over thresholds whose FPR is at most alpha; tied scores are never sp
 from __future__ import annotations
 
 import math
+import xml.etree.ElementTree as ET
 from fractions import Fraction
 
 import numpy as np
@@ -334,3 +335,63 @@ def test_plotted_roc_is_a_fixed_grid_of_tpr_at_fpr_values():
         assert lin_x.size == 101 and log_x.size == 61 and log_x[0] == pytest.approx(0.001)
         expected = [S.tpr_at_fpr(labels, scores, a) for a in log_x]
         np.testing.assert_array_equal(log_y, expected)
+
+
+def _svg_curves(svg):
+    """The two plotted curves of a roc_svg chart, as arrays of (x, y) SVG coordinates."""
+    root = ET.fromstring(svg)  # inline SVG must be well-formed XML on its own
+    curves = [node.get("points") for node in root.iter("polyline")]
+    return root, [np.array([p.split(",") for p in c.split()], dtype=float) for c in curves]
+
+
+def test_roc_svg_draws_linear_and_log_log_charts_on_the_fixed_grids():
+    """Two square charts per scenario; the curves have the grid sizes whatever the points."""
+    rng = np.random.default_rng(5)
+    report = S.report
+    for n in (40, 20000):
+        labels = rng.integers(0, 2, n)
+        labels[:2] = (0, 1)
+        scores = rng.normal(size=n) + 1.5 * labels
+        roc = M.roc_counts(labels, scores)
+        marked = M.metrics_from_roc(roc)["TPR_FPR_1000"]
+        svg = report.roc_svg(roc, "scenario 2: CIFAR <eps> & co ('x')", marked)
+        root, (lin, log) = _svg_curves(svg)
+        assert root.tag == "svg" and "http" not in svg and "href" not in svg
+        assert "<script" not in svg and "<image" not in svg and "<foreignObject" not in svg
+        assert not [a for node in root.iter() for a in node.attrib if a.startswith("on")]
+        texts = ["".join(node.itertext()) for node in root.iter("text")]
+        assert texts[0] == "scenario 2: CIFAR <eps> & co ('x')"  # escaped in the source
+        assert "&lt;eps&gt; &amp; co" in svg and "<eps>" not in svg
+        assert {"linear", "log-log", "false positive rate", "true positive rate"} <= set(texts)
+        assert {"0", "0.2", "0.4", "0.6", "0.8", "1"} <= set(texts)  # linear ticks
+        assert {"0.001", "0.01", "0.1"} <= set(texts)  # log-log decade ticks
+        assert f"TPR@0.1 = {marked:.4f}" in texts
+        # Grid samples only: 101 linear points, at most 61 (+1 edge crossing) log points,
+        # never one point per challenge point, and never a vertical step (x always grows).
+        assert len(lin) == 101 and len(log) <= 62
+        assert np.all(np.diff(lin[:, 0]) > 0) and np.all(np.diff(log[:, 0]) > 0)
+        # Both charts are square and share the size; the curves stay inside them.
+        rects = [r for r in root.iter("rect") if r.get("fill") == "none"]
+        assert len(rects) == 2
+        for rect, curve in zip(rects, (lin, log), strict=True):
+            x, y = float(rect.get("x")), float(rect.get("y"))
+            w, h = float(rect.get("width")), float(rect.get("height"))
+            assert w == h == float(rects[0].get("width"))
+            assert np.all((curve[:, 0] >= x - 0.01) & (curve[:, 0] <= x + w + 0.01))
+            assert np.all((curve[:, 1] >= y - 0.01) & (curve[:, 1] <= y + h + 0.01))
+        markers = list(root.iter("circle"))
+        assert len(markers) == 4  # on both curves, and in both keys
+
+
+def test_roc_svg_log_chart_starts_at_the_bottom_edge_when_tpr_is_below_0_001():
+    """TPR under the log floor (or 0) is not drawn; the curve enters through the bottom edge."""
+    labels = np.array([0] * 5000 + [1] * 5000)
+    scores = np.concatenate([np.linspace(1, 2, 5000), np.linspace(0, 1.5, 5000)])
+    roc = M.roc_counts(labels, scores)
+    marked = M.metrics_from_roc(roc)["TPR_FPR_1000"]
+    assert marked == 0.0
+    root, (lin, log) = _svg_curves(S.report.roc_svg(roc, "t", marked))
+    rects = [r for r in root.iter("rect") if r.get("fill") == "none"]
+    bottom = float(rects[1].get("y")) + float(rects[1].get("height"))
+    assert log[0, 1] == pytest.approx(bottom, abs=0.01) and np.all(log[1:, 1] < bottom)
+    assert len(list(root.iter("circle"))) == 3  # TPR@0.1 = 0 has no place on the log chart

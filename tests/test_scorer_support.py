@@ -144,5 +144,4 @@ def subprocess_env() -> dict[str, str]:
     """Environment for running the scorer in a subprocess with this interpreter."""
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    env["MPLBACKEND"] = "Agg"
     return env
