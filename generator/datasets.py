@@ -252,7 +252,9 @@ _NAMES = [
 ]
 
 
-def synthetic_sentences(size: int, seed: int, label_noise: float = 0.08) -> tuple[list[str], np.ndarray]:
+def synthetic_sentences(
+    size: int, seed: int, label_noise: float = 0.08
+) -> tuple[list[str], np.ndarray]:
     """A deterministic sentiment corpus of varied template sentences with labels 0/1.
 
     Sentences combine a subject, a verb, an optional intensifier, a sentiment word, optional
