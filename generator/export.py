@@ -100,11 +100,14 @@ def task_manifest(preset: Preset, task: TaskSpec, store: Path) -> dict[str, Any]
         first = json.loads(
             (store / task.id / scenario.id / "train" / "model_0" / "metadata.json").read_text()
         )
+        text = scenario.model["arch"] == "roberta"
         scenarios.append({
             "id": scenario.id, "label": scenario.label, "epsilon": scenario.epsilon,
-            "delta": scenario.delta, "dataset": scenario.dataset_name, "n": scenario.n,
-            "m": scenario.m, "architecture": scenario.model,
-            "weights": WEIGHTS_DIR if scenario.model["arch"] == "roberta" else WEIGHTS_FILE,
+            "delta": scenario.delta, "dataset": scenario.dataset_name,
+            "dataset_kind": scenario.dataset.kind,
+            "max_length": scenario.dataset.max_length if text else None,
+            "n": scenario.n, "m": scenario.m, "architecture": scenario.model,
+            "weights": WEIGHTS_DIR if text else WEIGHTS_FILE,
             "noise_multiplier": first.get("noise_multiplier"), "models": models,
         })  # fmt: skip
     return {
