@@ -3,22 +3,44 @@
 Every model is a pure, idempotent :class:`~generator.store.ModelTask`, so an executor only has to
 run each task at least once: a model finished twice is written once (atomic rename), and a retry
 after a crash simply trains the model again from its seeds.
+
+:func:`run_tasks` is the seam: it sorts the chosen models into finished (skipped), stale
+(reported, or retrained on request) and to do, then hands the rest to one executor. Each executor
+keeps its books with a :class:`Tracker`, so retries, failures and the progress bar read the same
+whichever one ran.
+
+Reproducible mode also fixes how many threads train a model on the CPU: one, whichever executor
+runs it. The intra-op thread count changes the order of floating-point reductions, and with it
+the last bits of the weights (seen on the demo's CNN and RoBERTa), so "one model per core, one
+thread each" is what makes the stores byte-identical across executors.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import sys
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .store import GenerationContext, ModelTask, is_finished, run_model_task
+from .store import (
+    TMP_PREFIX,
+    GenerationContext,
+    ModelTask,
+    find_stale,
+    is_finished,
+    run_model_task,
+)
 
 DEFAULT_RETRIES = 2
+STALE_SHOWN = 10  # stale models listed one by one; the rest are counted
 
 
 @dataclass
@@ -27,10 +49,90 @@ class RunSummary:
     skipped: list[ModelTask] = field(default_factory=list)
     failed: dict[ModelTask, str] = field(default_factory=dict)  # task -> last error
     retried: dict[ModelTask, int] = field(default_factory=dict)  # task -> attempts beyond the first
+    stale: dict[ModelTask, str] = field(default_factory=dict)  # task -> why it no longer matches
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        """False when a model failed or a stale model stands where a current one should be."""
+        return not self.failed and not self.stale
+
+
+class Tracker:
+    """The books of one run: outcomes, attempts, retry decisions and the one progress bar.
+
+    Executors call :meth:`finished` for each outcome and :meth:`attempt_failed` for each failed
+    attempt; the tracker decides whether to retry, says so on stderr and keeps the bar's
+    done / running / failed figures and ETA current.
+    """
+
+    def __init__(self, context: GenerationContext, total: int, retries: int, show: bool):
+        self.context = context
+        self.retries = retries
+        self.summary = RunSummary()
+        self.attempts: dict[ModelTask, int] = {}
+        self.running = 0
+        self.bar = tqdm(total=total, desc="models", unit="model", disable=not show, file=sys.stderr)
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+    def say(self, message: str) -> None:
+        """One line on stderr, printed above the bar (and also when the bar is hidden)."""
+        self.bar.write(message, file=sys.stderr)
+
+    def _tick(self) -> None:
+        self.bar.update(1)
+        self.refresh()
+
+    def refresh(self, running: int | None = None) -> None:
+        if running is not None:
+            self.running = running
+        self.bar.set_postfix(running=self.running, failed=len(self.summary.failed), refresh=False)
+        self.bar.refresh()
+
+    def finished(self, task: ModelTask, outcome: str) -> None:
+        """Record a model's outcome: ``done``, ``skipped`` or ``stale`` (see run_model_task)."""
+        if outcome == "skipped" and self.attempts.get(task):
+            outcome = "done"  # an earlier attempt of ours renamed it into place, then died
+        if outcome == "stale":
+            self.summary.stale[task] = "finished meanwhile by a run with another configuration"
+        else:
+            (self.summary.done if outcome == "done" else self.summary.skipped).append(task)
+        self._tick()
+
+    def attempt_failed(self, task: ModelTask, error: str) -> bool:
+        """Charge ``task`` one failed attempt; True when it should run again.
+
+        A model whose directory is complete despite the failure (the worker died after the
+        rename) counts as done and is not retried.
+        """
+        self.attempts[task] = self.attempts.get(task, 0) + 1
+        if is_finished(task.path(Path(self.context.store))):
+            self.finished(task, "done")
+            return False
+        if self.attempts[task] > self.retries:
+            self.summary.failed[task] = error  # listed by the caller's summary
+            self._tick()
+            return False
+        self.summary.retried[task] = self.attempts[task]
+        self.say(
+            f"retrying {task} (attempt {self.attempts[task] + 1} of {self.retries + 1}): {error}"
+        )
+        return True
+
+
+def discard_partial(context: GenerationContext, task: ModelTask) -> None:
+    """Remove the ``.tmp-`` directory a killed worker left for ``task``.
+
+    Call it only once the worker is gone. Like the sweep at the start of ``generate``, this
+    assumes one run per store at a time.
+    """
+    final = task.path(Path(context.store))
+    for tmp in final.parent.glob(f"{TMP_PREFIX}{task.name}-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def gpu_count() -> int:
@@ -45,24 +147,40 @@ def default_workers(device: str, models_per_gpu: int = 1) -> int:
     return gpus * models_per_gpu if gpus else max(1, os.cpu_count() or 1)
 
 
-def _progress(total: int, show: bool) -> tqdm:
-    return tqdm(total=total, desc="models", unit="model", disable=not show, file=sys.stderr)
+def cpu_threads(context: GenerationContext, share: int) -> int:
+    """Torch threads per model: 1 in reproducible mode (see the module docstring), else ``share``."""
+    return 1 if context.master_seed is not None else max(1, share)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Train with ``count`` intra-op threads in this process, then restore the previous count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def run_inline(context: GenerationContext, tasks: list[ModelTask], show: bool = True) -> RunSummary:
-    """Run each task in this process, in order: the simplest path, for debugging."""
-    summary = RunSummary()
-    with _progress(len(tasks), show) as bar:
+    """Run each task in this process, in order, without retries: the simplest path, for debugging."""
+    if not tasks:
+        return RunSummary()
+    threads = cpu_threads(context, os.cpu_count() or 1)
+    with torch_threads(threads), Tracker(context, len(tasks), retries=0, show=show) as tracker:
         for task in tasks:
+            tracker.refresh(running=1)
             try:
                 outcome = run_model_task(context, task)
             except Exception as error:  # noqa: BLE001 - reported, not swallowed
-                summary.failed[task] = f"{type(error).__name__}: {error}"
+                tracker.attempt_failed(task, f"{type(error).__name__}: {error}")
             else:
-                (summary.done if outcome == "done" else summary.skipped).append(task)
-            bar.update(1)
-            bar.set_postfix(failed=len(summary.failed))
-    return summary
+                tracker.finished(task, outcome)
+        tracker.refresh(running=0)
+    return tracker.summary
 
 
 # --------------------------------------------------------------------------- local process pool
@@ -82,8 +200,6 @@ def _init_worker(slots, threads: int, device: str) -> None:
 
 
 def _run_in_worker(context: GenerationContext, task: ModelTask) -> str:
-    from dataclasses import replace
-
     return run_model_task(replace(context, device=_WORKER_DEVICE), task)
 
 
@@ -96,17 +212,18 @@ def run_local(
 ) -> RunSummary:
     """Run tasks on a pool of ``workers`` processes; rebuild the pool if a worker dies.
 
-    A dead worker (OOM kill, segfault, ``kill -9``) breaks the whole pool in
-    :mod:`concurrent.futures`; the tasks that were in flight are charged one attempt and
-    resubmitted to a fresh pool, up to ``retries`` extra attempts each, then reported as failed.
+    At most ``workers`` models are submitted at a time, so every submitted model is one that is
+    actually running: when a worker dies (OOM kill, segfault, ``kill -9``) the pool breaks, the
+    models then in flight are charged one attempt, and a fresh pool takes them again, up to
+    ``retries`` extra attempts each. An exception inside a model (CUDA out of memory when several
+    models share a GPU, say) is charged and retried the same way. Then the model is reported as
+    failed, never dropped.
     """
-    summary = RunSummary()
-    pending = list(tasks)
-    attempts = {task: 0 for task in tasks}
     ctx = multiprocessing.get_context("spawn")  # fork + torch threads can deadlock
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with _progress(len(tasks), show) as bar:
-        while pending:
+    threads = cpu_threads(context, (os.cpu_count() or 1) // workers)
+    queue = list(reversed(tasks))  # pop() from the end keeps the given order
+    with Tracker(context, len(tasks), retries, show) as tracker:
+        while queue:
             slots = ctx.Queue()
             for slot in range(workers):
                 slots.put(slot)
@@ -114,38 +231,54 @@ def run_local(
                 max_workers=workers, mp_context=ctx, initializer=_init_worker,
                 initargs=(slots, threads, context.device),
             )  # fmt: skip
-            futures = {pool.submit(_run_in_worker, context, task): task for task in pending}
-            pending = []
+            futures: dict[Future, ModelTask] = {}
             broken = False
-            while futures:
+            lost: list[ModelTask] = []  # in flight when the pool broke
+            while (queue and not broken) or futures:
+                while queue and not broken and len(futures) < workers:
+                    task = queue.pop()
+                    futures[pool.submit(_run_in_worker, context, task)] = task
+                tracker.refresh(running=len(futures))
                 finished, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in finished:
                     task = futures.pop(future)
                     try:
                         outcome = future.result()
                     except BrokenProcessPool:
+                        if not broken:
+                            tracker.say("a worker process died; restarting the pool")
                         broken = True
-                        attempts[task] += 1
-                        if is_finished(task.path(context.store)):
-                            summary.done.append(task)
-                            bar.update(1)
-                        elif attempts[task] > retries:
-                            summary.failed[task] = "worker process died"
-                            bar.update(1)
-                        else:
-                            summary.retried[task] = attempts[task]
-                            pending.append(task)
-                        continue
-                    except Exception as error:  # noqa: BLE001 - a bug or bad data: report it
-                        summary.failed[task] = f"{type(error).__name__}: {error}"
+                        lost.append(task)
+                        if tracker.attempt_failed(task, "worker process died"):
+                            queue.append(task)
+                    except Exception as error:  # noqa: BLE001 - a bug, bad data or CUDA OOM
+                        if tracker.attempt_failed(task, f"{type(error).__name__}: {error}"):
+                            queue.append(task)
                     else:
-                        (summary.done if outcome == "done" else summary.skipped).append(task)
-                    bar.update(1)
-                    bar.set_postfix(running=min(len(futures), workers), failed=len(summary.failed))
+                        tracker.finished(task, outcome)
             pool.shutdown(wait=True, cancel_futures=True)
-            if broken and pending:
-                bar.write(f"a worker died; retrying {len(pending)} unfinished model(s)")
-    return summary
+            for task in lost:  # every worker is gone now: nothing writes there any more
+                discard_partial(context, task)
+        tracker.refresh(running=0)
+    return tracker.summary
+
+
+# --------------------------------------------------------------------------------- the seam
+
+
+def report_stale(stale: dict[ModelTask, str]) -> None:
+    """Say which finished models were not reused because they no longer match the preset."""
+    if not stale:
+        return
+    for task, reason in sorted(stale.items())[:STALE_SHOWN]:
+        print(f"stale: {task}: {reason}", file=sys.stderr)
+    if len(stale) > STALE_SHOWN:
+        print(f"stale: ... and {len(stale) - STALE_SHOWN} more", file=sys.stderr)
+    print(
+        f"{len(stale)} finished model(s) are stale and were not reused; retrain them with "
+        "--retrain-stale (or delete them)",
+        file=sys.stderr,
+    )
 
 
 def run_tasks(
@@ -156,15 +289,37 @@ def run_tasks(
     retries: int = DEFAULT_RETRIES,
     show: bool = True,
     ray_address: str | None = None,
+    models_per_gpu: int = 1,
+    chunk_size: int | None = None,
 ) -> RunSummary:
-    """Dispatch to the chosen executor (``inline``, ``local`` or ``ray``)."""
+    """Run the unfinished models among ``tasks`` on the chosen executor (inline, local or ray).
+
+    Finished models are checked against the current configuration first (here, once, rather
+    than in every worker): current ones are skipped, stale ones are reported and left alone
+    unless ``context.retrain_stale``. ``models_per_gpu`` packs small models onto shared GPUs
+    (local pool and Ray); ``chunk_size`` is the number of models per Ray task.
+    """
+    stale = find_stale(context, tasks)
+    skipped = [t for t in tasks if t not in stale and is_finished(t.path(Path(context.store)))]
+    done_or_kept = set(skipped) if context.retrain_stale else set(skipped) | set(stale)
+    todo = [t for t in tasks if t not in done_or_kept]
     if executor == "inline":
-        return run_inline(context, tasks, show)
-    if executor == "ray":
+        summary = run_inline(context, todo, show)
+    elif executor == "ray":
         from .ray_executor import run_ray
 
-        return run_ray(context, tasks, retries=retries, show=show, address=ray_address)
-    workers = workers or default_workers(context.device)
-    if workers == 1:
-        return run_inline(context, tasks, show)
-    return run_local(context, tasks, workers, retries, show)
+        summary = run_ray(
+            context, todo, retries=retries, show=show, address=ray_address,
+            models_per_gpu=models_per_gpu, chunk_size=chunk_size,
+        )  # fmt: skip
+    else:
+        workers = workers or default_workers(context.device, models_per_gpu)
+        if workers == 1:
+            summary = run_inline(context, todo, show)
+        else:
+            summary = run_local(context, todo, max(1, min(workers, len(todo))), retries, show)
+    summary.skipped[:0] = skipped
+    if not context.retrain_stale:
+        summary.stale.update(stale)
+    report_stale(summary.stale)
+    return summary

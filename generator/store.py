@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from . import __version__
 from .datasets import TaskData, dataset_fingerprint, load_dataset
-from .presets import PHASES, Preset, ScenarioSpec
+from .presets import PHASES, DatasetSpec, Preset, ScenarioSpec
 from .seeds import model_seeds, torch_seed
 from .splits import Split, make_split
 
@@ -65,6 +66,7 @@ class GenerationContext:
     master_seed: str | None = None  # None: secure mode, all seeds from the OS CSPRNG
     device: str = "auto"
     show_progress: bool = False
+    retrain_stale: bool = False  # replace finished models whose config key no longer matches
 
 
 def all_tasks(
@@ -100,6 +102,73 @@ def config_key(scenario: ScenarioSpec, fingerprint: str) -> str:
     }
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+@lru_cache(maxsize=16)
+def _fingerprint(spec: DatasetSpec, data_dir: str | None, pretrained: str | None) -> str:
+    """Hash each dataset once per process: a worker checks many models against the same data."""
+    data = load_dataset(spec, Path(data_dir) if data_dir else None, {"pretrained": pretrained})
+    return dataset_fingerprint(data)
+
+
+def current_config_key(scenario: ScenarioSpec, data_dir: str | None) -> str:
+    """The config key a model of ``scenario`` trained now would get."""
+    fingerprint = _fingerprint(scenario.dataset, data_dir, scenario.model.get("pretrained"))
+    return config_key(scenario, fingerprint)
+
+
+def stale_reason(context: GenerationContext, task: ModelTask, key: str) -> str | None:
+    """Why the finished model of ``task`` no longer matches the configuration, or None if it does.
+
+    ``key`` is :func:`current_config_key` of the task's scenario. In master-seed mode the stored
+    seeds must also be the ones derived from the master secret: a model trained in secure mode
+    or from another master secret cannot be reproduced from this one.
+    """
+    directory = task.path(Path(context.store))
+    try:
+        private = json.loads((directory / "private.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no readable private.json"
+    if private.get("config_key") != key:
+        return "preset section, dataset or code version changed"
+    if context.master_seed is None:
+        return None
+    if private.get("seed_mode") != "master":
+        return "trained in secure mode, not from the master seed"
+    seeds = model_seeds(context.master_seed, task.task, task.scenario, task.phase, task.index)
+    for role, filename in SEED_FILES.items():
+        try:
+            stored = (directory / filename).read_text(encoding="ascii").strip()
+        except OSError:
+            return f"no {filename}"
+        if stored != seeds[role]:
+            return "seeds differ from those of the master seed"
+    if private.get("training_seed") != torch_seed(seeds["train_run"]):
+        return "training seed differs from that of the master seed"
+    return None
+
+
+def find_stale(context: GenerationContext, tasks: list[ModelTask]) -> dict[ModelTask, str]:
+    """The finished models among ``tasks`` that are stale, each with the reason.
+
+    Unfinished models are ignored. Each scenario's dataset is loaded and hashed once.
+    """
+    from .presets import load_preset
+
+    finished = [task for task in tasks if is_finished(task.path(Path(context.store)))]
+    if not finished:
+        return {}
+    preset = load_preset(context.preset_path)
+    keys: dict[tuple[str, str], str] = {}
+    stale = {}
+    for task in finished:
+        if (task.task, task.scenario) not in keys:
+            scenario = preset.task(task.task).scenario(task.scenario)
+            keys[task.task, task.scenario] = current_config_key(scenario, context.data_dir)
+        reason = stale_reason(context, task, keys[task.task, task.scenario])
+        if reason:
+            stale[task] = reason
+    return stale
 
 
 def write_lines(path: Path, values: np.ndarray) -> None:
@@ -154,20 +223,27 @@ def sweep_partial(store: Path) -> list[Path]:
 
 
 def run_model_task(context: GenerationContext, task: ModelTask) -> str:
-    """Train and store one model; return ``"done"`` or ``"skipped"`` (already finished).
+    """Train and store one model; return ``"done"``, ``"skipped"`` (already finished) or
+    ``"stale"`` (finished under another configuration, kept untouched and not reused).
 
     Pure and idempotent: the result depends only on the preset, the dataset, the seeds and the
     task's identity, and nothing becomes visible under the final name until it is complete.
+    With ``context.retrain_stale`` a stale model is trained again and swapped in by renames.
     """
     from .presets import load_preset
     from .training import pick_device, train_model
 
     store = Path(context.store)
     final = task.path(store)
-    if is_finished(final):
-        return "skipped"
     preset = load_preset(context.preset_path)
     scenario = preset.task(task.task).scenario(task.scenario)
+    replacing = False
+    if is_finished(final):
+        if stale_reason(context, task, current_config_key(scenario, context.data_dir)) is None:
+            return "skipped"
+        if not context.retrain_stale:
+            return "stale"
+        replacing = True
     data_dir = Path(context.data_dir) if context.data_dir else None
     data = load_dataset(scenario.dataset, data_dir, scenario.model)
     seeds = model_seeds(context.master_seed, task.task, task.scenario, task.phase, task.index)
@@ -197,13 +273,16 @@ def run_model_task(context: GenerationContext, task: ModelTask) -> str:
         }  # fmt: skip
         write_json(tmp / "metadata.json", metadata)
         private = {
-            "config_key": config_key(scenario, dataset_fingerprint(data)),
+            "config_key": current_config_key(scenario, context.data_dir),
             "seed_mode": "master" if context.master_seed else "secure",
             # Secure mode keeps no training seed at all: nobody can replay the DP noise.
             "training_seed": training_seed if context.master_seed else None,
         }
         write_json(tmp / "private.json", private)
-        os.rename(tmp, final)
+        if replacing:
+            _swap_in(tmp, final)
+        else:
+            os.rename(tmp, final)
     except OSError:
         if is_finished(final):  # another worker finished the same model first
             shutil.rmtree(tmp, ignore_errors=True)
@@ -214,3 +293,17 @@ def run_model_task(context: GenerationContext, task: ModelTask) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return "done"
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Replace the finished (stale) ``final`` with the complete ``tmp``.
+
+    Two renames: the old model moves aside under a temporary name first, so at every instant
+    ``final`` is either the old complete model, absent (retrained by the next run), or the new
+    complete model. A crash between them leaves only a ``.tmp-`` directory for
+    :func:`sweep_partial`.
+    """
+    old = final.parent / f"{TMP_PREFIX}stale-{final.name}-{secrets.token_hex(4)}"
+    os.rename(final, old)
+    os.rename(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,210 @@
+"""Run model tasks on a Ray cluster: an existing one (``--ray-address``) or a local one.
+
+Ray is an optional dependency, imported only here and only when this executor is chosen.
+
+* **Chunks.** Models are submitted in chunks, one Ray task per chunk, so per-task overhead and
+  each worker's dataset load are paid once per chunk. A chunk is a *streaming generator*: it
+  yields one result per model as soon as that model is stored, which keeps the progress bar and
+  the retry books exact to the model.
+* **Resources.** Each chunk asks for ``cpus_per_model`` CPUs and, when the cluster has GPUs,
+  ``1 / models_per_gpu`` of a GPU (Ray then sets ``CUDA_VISIBLE_DEVICES`` for the task).
+* **Failures.** Ray's own task retries are off (``max_retries=0``): the driver knows which models
+  of a chunk are already stored, so it resubmits only the rest and can say so. A dead worker or
+  node charges one attempt to the model that was running; an exception in a model charges that
+  model. After ``retries`` extra attempts a model is reported as failed, never dropped.
+* **Code and files.** The ``generator`` package travels with the job (``py_modules``); the
+  preset, store and data directory must be at the same paths on every node (a shared file
+  system), as in any multi-node training setup.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .executors import DEFAULT_RETRIES, RunSummary, Tracker, cpu_threads, discard_partial
+from .store import GenerationContext, ModelTask, run_model_task
+
+RAY_PIN = "ray==2.60.0"
+WAIT_S = 1.0  # how often the bar refreshes its ETA while no model finishes
+
+
+def _usage_error(message: str) -> Exception:
+    from .cli import UsageError  # the CLI prints it as one line, exit status 2
+
+    return UsageError(message)
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a one-line error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise _usage_error(
+            f"ray is not installed: pip install '{RAY_PIN}' (or pip install -r requirements.txt)"
+        ) from None
+    return ray
+
+
+def connect(ray: Any, address: str | None) -> bool:
+    """Join the cluster at ``address`` (or ``$RAY_ADDRESS``), else start a private local one.
+
+    Returns True when this call connected (and so should disconnect). A driver that already
+    called ``ray.init`` (a notebook, say) keeps its connection. Without an address the cluster is
+    always a new one (``address="local"``), never whatever ``ray start`` left on the machine.
+    """
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    options: dict[str, Any] = {
+        "runtime_env": {"py_modules": [str(Path(__file__).resolve().parent)]},
+        "log_to_driver": False,
+        "logging_level": logging.ERROR,
+    }
+    if address:
+        options["address"] = address
+    else:
+        options.update(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False)
+    try:
+        ray.init(**options)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
+        where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise _usage_error(f"cannot connect to {where}: {first}") from None
+    return True
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What each chunk asks of the cluster, and how many chunks run at once."""
+
+    num_cpus: float
+    num_gpus: float
+    slots: int
+    device: str
+
+
+def plan_resources(
+    resources: dict[str, float], device: str, models_per_gpu: int, cpus_per_model: float
+) -> Plan:
+    """Fractional GPUs when the cluster has GPUs (unless ``device`` is cpu), else CPUs only."""
+    gpus = resources.get("GPU", 0.0) if device != "cpu" else 0.0
+    if gpus:
+        share = round(1.0 / max(1, models_per_gpu), 4)
+        # Ray picks the GPU and sets CUDA_VISIBLE_DEVICES: inside the task it is always cuda:0.
+        return Plan(cpus_per_model, share, max(1, int(gpus / share)), "cuda")
+    if device.startswith("cuda"):
+        raise _usage_error(f"--device {device}, but the Ray cluster has no GPUs")
+    cpus = resources.get("CPU", 1.0)
+    return Plan(cpus_per_model, 0.0, max(1, int(cpus // cpus_per_model)), "cpu")
+
+
+def run_chunk(
+    context: GenerationContext, tasks: list[ModelTask], threads: int
+) -> Iterator[tuple[ModelTask, str, str | None]]:
+    """The Ray task: train ``tasks`` one after the other, yielding (task, outcome, error) each."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    for task in tasks:
+        try:
+            yield task, run_model_task(context, task), None
+        except Exception as error:  # noqa: BLE001 - sent to the driver, which retries or reports
+            yield task, "error", f"{type(error).__name__}: {error}"
+
+
+def default_chunk_size(models: int, slots: int) -> int:
+    """About four chunks per concurrent slot: start-up amortised, the tail still balanced."""
+    return max(1, math.ceil(models / (4 * slots)))
+
+
+def run_ray(
+    context: GenerationContext,
+    tasks: list[ModelTask],
+    retries: int = DEFAULT_RETRIES,
+    show: bool = True,
+    address: str | None = None,
+    models_per_gpu: int = 1,
+    chunk_size: int | None = None,
+    cpus_per_model: float = 1,
+) -> RunSummary:
+    """Run ``tasks`` on Ray in chunks; retry failed models, then report them as failed."""
+    if not tasks:
+        return RunSummary()
+    ray = import_ray()
+    connected = connect(ray, address)
+    try:
+        plan = plan_resources(
+            ray.cluster_resources(), context.device, models_per_gpu, cpus_per_model
+        )
+        size = chunk_size or default_chunk_size(len(tasks), plan.slots)
+        remote = ray.remote(run_chunk).options(
+            num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_retries=0,
+            num_returns="streaming", name="generator.train_models",
+        )  # fmt: skip
+        worker_context = replace(context, device=plan.device, show_progress=False)
+        threads = cpu_threads(context, int(plan.num_cpus))
+        with Tracker(context, len(tasks), retries, show) as tracker:
+            _drive(ray, tracker, lambda chunk: remote.remote(worker_context, chunk, threads),
+                   tasks, size, plan.slots)  # fmt: skip
+        return tracker.summary
+    finally:
+        if connected:
+            ray.shutdown()
+
+
+def _drive(ray: Any, tracker: Tracker, submit, tasks: list[ModelTask], size: int, slots: int):
+    """Submit every chunk, then consume results model by model until none is outstanding."""
+    active: dict[Any, list[ModelTask]] = {}  # streaming generator -> its models not yet reported
+
+    def start(chunk: list[ModelTask]) -> None:
+        if chunk:
+            active[submit(chunk)] = list(chunk)
+
+    for first in range(0, len(tasks), size):
+        start(tasks[first : first + size])
+    while active:
+        tracker.refresh(running=min(len(active), slots))
+        ready, _ = ray.wait(list(active), num_returns=1, timeout=WAIT_S)
+        for generator in ready:
+            left = active[generator]
+            try:
+                task, outcome, error = ray.get(next(generator))
+            except StopIteration:
+                del active[generator]
+                start([t for t in left if tracker.attempt_failed(t, "chunk ended early")])
+                continue
+            except ray.exceptions.RayError as failure:
+                del active[generator]
+                start(_after_chunk_failure(ray, tracker, left, failure))
+                continue
+            left.remove(task)
+            if error is None:
+                tracker.finished(task, outcome)
+            elif tracker.attempt_failed(task, error):
+                start([task])
+    tracker.refresh(running=0)
+
+
+def _after_chunk_failure(
+    ray: Any, tracker: Tracker, left: list[ModelTask], failure: Exception
+) -> list[ModelTask]:
+    """The models of a failed chunk to run again.
+
+    A dead worker or node (killed, out of memory, preempted) was running the first model not yet
+    reported: only that one is charged. An error in the chunk code itself or in setting up its
+    environment would hit every model of the chunk, so each is charged.
+    """
+    kind = type(failure).__name__
+    if isinstance(failure, ray.exceptions.RayTaskError | ray.exceptions.RuntimeEnvSetupError):
+        first_line = str(failure).strip().splitlines()[0]
+        return [t for t in left if tracker.attempt_failed(t, f"{kind}: {first_line}")]
+    tracker.say(f"a Ray worker died ({kind}) during {left[0]}; resubmitting {len(left)} model(s)")
+    retry = tracker.attempt_failed(left[0], f"Ray worker died ({kind})")
+    discard_partial(tracker.context, left[0])
+    return left if retry else left[1:]

@@ -1,0 +1,407 @@
+"""Baseline membership-inference attacks: loss threshold and LiRA with train models as shadows.
+
+Both attacks start from one number per (model, point), the logit-scaled confidence
+
+    φ = log p_y − log(1 − p_y) = z_y − logsumexp_{j≠y} z_j        (z: logits, y: true label)
+
+computed in float64 from the logits, so that it stays exact where p_y rounds to 1. The
+cross-entropy loss is log(1 + e^−φ), a strictly decreasing function of φ.
+
+* ``loss`` (MICO's starting-kit baseline): score = squash(φ), i.e. ranked by −loss.
+* ``lira`` offline (Carlini et al., 2022): for each challenge point x, fit a Gaussian to φ on
+  the shadow models that did *not* train on x (train models whose ``training_indices`` lack x),
+  and score the one-sided test Φ((φ − μ_out(x)) / σ_out(x)). With few shadows per point the
+  variance is pooled over all points (the paper's "global variance"), and μ_out(x) is shrunk
+  toward the global mean by an empirical-Bayes weight (``shrink=True``): with ~6 out-shadows
+  per point the raw means are noisy, and where points barely differ in difficulty they only
+  add noise. A point no shadow left out borrows its in-shadows minus the average in/out gap.
+* ``lira`` online (``online=True``): the likelihood ratio of an in-Gaussian and an out-Gaussian.
+
+Scores must lie in [0, 1]. Instead of Φ or a sigmoid, which round to exactly 1.0 beyond
+z ≈ 8 or 37 and would tie the most confident members, scores are mapped through the strictly
+increasing ``squash(t) = (1 + t / (1 + |t|)) / 2``, which keeps every ranking (the only thing
+the metrics see) and stays below 1 for any finite t.
+
+Each attack also scores itself on the ``train`` models with the scorer's own metric code:
+a train model is never its own shadow (leave-one-model-out), so those figures are held out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from .loading import EVAL_BATCH, Scenario, Task, read_indices
+from .submission import load_scorer
+
+ATTACKS = ("loss", "lira")
+PER_POINT_MIN_SHADOWS = 32  # below this many out-shadows, per-point variances are too noisy
+MIN_STD = 1e-3
+MAX_SHRINKAGE = 1e6
+
+Progress = Callable[[str], None]
+
+
+def squash(values: np.ndarray) -> np.ndarray:
+    """Strictly increasing map of the real line into (0, 1) that does not saturate early."""
+    t = np.asarray(values, dtype=np.float64)
+    return 0.5 + 0.5 * t / (1.0 + np.abs(t))
+
+
+def logit_confidence(logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """φ = z_y − logsumexp_{j≠y} z_j per row, in float64."""
+    z = logits.detach().to(torch.float64).cpu()
+    y = labels.detach().to(torch.int64).cpu().view(-1, 1)
+    own = z.gather(1, y).squeeze(1)
+    others = z.scatter(1, y, float("-inf"))
+    return (own - torch.logsumexp(others, dim=1)).numpy()
+
+
+# ----------------------------------------------------------------------------- signals
+
+
+@dataclass
+class ScenarioSignals:
+    """φ of every target model on its challenge points, and of the shadows on all of them."""
+
+    scenario: Scenario
+    targets: dict[tuple[str, str], np.ndarray]  # (phase, model) -> φ in challenge order
+    columns: dict[tuple[str, str], np.ndarray]  # (phase, model) -> positions in ``union``
+    membership: dict[str, np.ndarray]  # train model -> 0/1 per challenge point
+    union: np.ndarray  # sorted dataset indices of every target's challenge points
+    shadow_names: list[str] = field(default_factory=list)
+    shadow_phi: np.ndarray | None = None  # [shadows, len(union)]
+    shadow_in: np.ndarray | None = None  # [shadows, len(union)] bool: trained on the point
+
+
+def compute_signals(
+    task: Task,
+    scenario: Scenario | str,
+    phases: Iterable[str] = ("train", "dev", "final"),
+    shadows: bool = True,
+    device: str | torch.device | None = "auto",
+    batch_size: int = EVAL_BATCH,
+    progress: Progress | None = None,
+) -> ScenarioSignals:
+    """Load each model once and compute the φ values the attacks need.
+
+    ``train`` models are always targets (for self-scoring); with ``shadows=True`` they are also
+    run on the union of every target's challenge points, for LiRA.
+    """
+    scenario = task.scenario(scenario)
+    phases = list(dict.fromkeys(["train", *phases]))
+    refs = [ref for phase in phases for ref in task.models(scenario, phase)]
+    union = np.unique(np.concatenate([ref.challenge_indices for ref in refs]))
+    columns = {(r.phase, r.name): np.searchsorted(union, r.challenge_indices) for r in refs}
+    signals = ScenarioSignals(scenario, {}, columns, {}, union)
+    dataset = task.dataset(scenario)
+    union_points = dataset.points(union) if shadows else None
+    union_labels = torch.as_tensor(dataset.labels[union])
+    shadow_rows, in_rows = [], []
+    for i, ref in enumerate(refs, 1):
+        if progress:
+            progress(f"{scenario.id}: model {i}/{len(refs)} ({ref.phase}/{ref.name})")
+        model = ref.load(device)
+        key = (ref.phase, ref.name)
+        if ref.phase == "train":
+            signals.membership[ref.name] = ref.membership
+        if ref.phase == "train" and shadows:
+            phi = logit_confidence(model.logits(union_points, batch_size), union_labels)
+            signals.shadow_names.append(ref.name)
+            shadow_rows.append(phi)
+            in_rows.append(np.isin(union, ref.training_indices))
+            signals.targets[key] = phi[columns[key]]
+        else:
+            points = ref.challenge_points()
+            signals.targets[key] = logit_confidence(model.logits(points, batch_size), points.labels)
+        del model
+    if shadows:
+        signals.shadow_phi = np.stack(shadow_rows)
+        signals.shadow_in = np.stack(in_rows)
+    return signals
+
+
+# ----------------------------------------------------------------------------- attacks
+
+
+def loss_scores(signals: ScenarioSignals) -> dict[tuple[str, str], np.ndarray]:
+    """MICO's baseline: rank by −loss (equivalently by φ), mapped into (0, 1)."""
+    return {key: squash(phi) for key, phi in signals.targets.items()}
+
+
+@dataclass
+class _Gaussians:
+    """Per-point in/out statistics of the shadows, with pooled fallbacks."""
+
+    mean_out: np.ndarray
+    std_out: np.ndarray
+    mean_in: np.ndarray
+    std_in: np.ndarray
+
+
+def _moments(phi: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    count = mask.sum(axis=0)
+    total = np.where(mask, phi, 0.0).sum(axis=0)
+    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+    squares = np.where(mask, (phi - mean) ** 2, 0.0).sum(axis=0)
+    return count, mean, squares
+
+
+def _pooled_std(count: np.ndarray, squares: np.ndarray) -> float:
+    dof = np.maximum(count - 1, 0).sum()
+    return float(np.sqrt(squares.sum() / dof)) if dof > 0 else 1.0
+
+
+def shrinkage_weight(count: np.ndarray, mean: np.ndarray, within_var: float) -> float:
+    """κ of the empirical-Bayes estimate (k·mean + κ·prior) / (k + κ) of per-point means.
+
+    κ = within-point variance / between-point variance, the latter estimated from the spread
+    of per-point sample means minus their own sampling noise. Points that differ a lot in
+    difficulty give κ → 0 (trust each point's shadows); points that are alike give κ → ∞
+    (one global mean: the attack then ranks exactly like the loss attack).
+    """
+    enough = count >= 2
+    if enough.sum() < 2:
+        return 0.0
+    between = float(np.var(mean[enough]) - np.mean(within_var / count[enough]))
+    return min(within_var / between, MAX_SHRINKAGE) if between > 0 else MAX_SHRINKAGE
+
+
+def fit_gaussians(
+    phi: np.ndarray, trained: np.ndarray, variance: str = "auto", shrink: bool = True
+) -> _Gaussians:
+    """In/out Gaussians per point from shadow φ (rows: shadows) and in-membership masks.
+
+    ``variance``: ``"global"`` pools the variance over points, ``"per_point"`` uses each
+    point's own when it has at least two shadows, ``"auto"`` picks per point only when the
+    median point has at least PER_POINT_MIN_SHADOWS out-shadows. ``shrink`` pulls each
+    per-point mean toward the global one by :func:`shrinkage_weight` (few shadows per point
+    make raw means noisy); a point without out- (in-) shadows uses its in- (out-) shadows
+    shifted by the average in/out gap, or else the global mean.
+    """
+    if variance not in ("auto", "global", "per_point"):
+        raise ValueError(f"variance must be 'auto', 'global' or 'per_point', not {variance!r}")
+    n_out, raw_out, sq_out = _moments(phi, ~trained)
+    n_in, raw_in, sq_in = _moments(phi, trained)
+    global_out = float(phi[~trained].mean()) if (~trained).any() else 0.0
+    global_in = float(phi[trained].mean()) if trained.any() else global_out
+    both = (n_out > 0) & (n_in > 0)
+    gap = float((raw_in - raw_out)[both].mean()) if both.any() else global_in - global_out
+    pooled_out, pooled_in = _pooled_std(n_out, sq_out), _pooled_std(n_in, sq_in)
+    kappa = shrinkage_weight(n_out, raw_out, pooled_out**2) if shrink else 0.0
+    # Borrow the other side's shadows (shifted by the gap) where a point has none of its own.
+    k_out = np.where(n_out > 0, n_out, n_in)
+    m_out = np.where(n_out > 0, raw_out, raw_in - gap)
+    k_in = np.where(n_in > 0, n_in, n_out)
+    m_in = np.where(n_in > 0, raw_in, raw_out + gap)
+    mean_out = _shrunk(k_out, m_out, kappa, global_out)
+    mean_in = _shrunk(k_in, m_in, kappa, global_in)
+    if variance == "auto":
+        variance = "per_point" if np.median(n_out) >= PER_POINT_MIN_SHADOWS else "global"
+    if variance == "per_point":
+        std_out = np.where(n_out > 1, np.sqrt(sq_out / np.maximum(n_out - 1, 1)), pooled_out)
+        std_in = np.where(n_in > 1, np.sqrt(sq_in / np.maximum(n_in - 1, 1)), pooled_in)
+    else:
+        std_out = np.full_like(mean_out, pooled_out)
+        std_in = np.full_like(mean_in, pooled_in)
+    return _Gaussians(mean_out, np.maximum(std_out, MIN_STD), mean_in, np.maximum(std_in, MIN_STD))
+
+
+def _shrunk(count: np.ndarray, mean: np.ndarray, kappa: float, prior: float) -> np.ndarray:
+    weight = count + kappa
+    safe = np.where(weight > 0, weight, 1.0)
+    return np.where(weight > 0, (count * mean + kappa * prior) / safe, prior)
+
+
+def lira_scores(
+    signals: ScenarioSignals, online: bool = False, variance: str = "auto", shrink: bool = True
+) -> dict[tuple[str, str], np.ndarray]:
+    """LiRA scores for every target; a train target is left out of its own shadows."""
+    if signals.shadow_phi is None:
+        raise ValueError("LiRA needs shadow signals: compute_signals(..., shadows=True)")
+    names = np.asarray(signals.shadow_names)
+    fits: dict[str | None, _Gaussians] = {}
+    scores = {}
+    for (phase, name), phi in signals.targets.items():
+        held_out = name if phase == "train" else None
+        if held_out not in fits:
+            keep = names != held_out
+            if not keep.any():
+                raise ValueError(f"{signals.scenario.id}: LiRA needs at least two train models")
+            fits[held_out] = fit_gaussians(
+                signals.shadow_phi[keep], signals.shadow_in[keep], variance, shrink
+            )
+        fit, cols = fits[held_out], signals.columns[(phase, name)]
+        z_out = (phi - fit.mean_out[cols]) / fit.std_out[cols]
+        if online:
+            z_in = (phi - fit.mean_in[cols]) / fit.std_in[cols]
+            ratio = 0.5 * (z_out**2 - z_in**2) + np.log(fit.std_out[cols] / fit.std_in[cols])
+            scores[(phase, name)] = squash(ratio)
+        else:
+            scores[(phase, name)] = squash(z_out)
+    return scores
+
+
+def attack_scores(signals: ScenarioSignals, attack: str, online: bool = False,
+                  variance: str = "auto", shrink: bool = True) -> dict[tuple[str, str], np.ndarray]:  # fmt: skip
+    """Scores of one attack for every target in ``signals``."""
+    if attack == "loss":
+        return loss_scores(signals)
+    if attack == "lira":
+        return lira_scores(signals, online=online, variance=variance, shrink=shrink)
+    raise ValueError(f"unknown attack {attack!r} (known: {', '.join(ATTACKS)})")
+
+
+# ----------------------------------------------------------------------------- self-scoring
+
+
+@dataclass
+class AttackResult:
+    """An attack's predictions for a task, and its held-out scores on the train models."""
+
+    attack: str
+    task: str
+    predictions: dict[str, dict[str, dict[str, np.ndarray]]]  # scenario -> phase -> model -> scores
+    train_labels: dict[str, np.ndarray]  # scenario -> membership, train models concatenated
+    train_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    train_scores: dict[str, float] = field(default_factory=dict)  # the scorer's key names
+
+    def pooled_train(self, scenario: str) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, scores) of every train model of a scenario, concatenated in manifest order."""
+        scores = np.concatenate(list(self.predictions[scenario]["train"].values()))
+        return self.train_labels[scenario], scores
+
+
+def flat_scores(per_scenario: Sequence[tuple[Scenario, dict[str, float]]],
+                scorer: ModuleType) -> dict[str, float]:  # fmt: skip
+    """Per-scenario metrics under the scorer's key names, plus its ranking average.
+
+    Built the way the scorer builds scores.txt (same keys, same order, same float mean), and
+    checked against its ``score_keys`` so that a renamed key cannot go unnoticed.
+    """
+    ranking_metric = scorer.RANKING_KEY.split("_", 1)[1]  # average_TPR_FPR_1000 -> TPR_FPR_1000
+    scores: dict[str, float] = {}
+    for scenario, metrics in per_scenario:
+        for name, value in metrics.items():
+            scores[f"scenario{scenario.position}_{name}"] = float(value)
+    ranking = [metrics[ranking_metric] for _, metrics in per_scenario]
+    scores[scorer.RANKING_KEY] = sum(ranking) / float(len(ranking))
+    expected = scorer.score_keys(len(per_scenario))
+    if set(scores) != set(expected):
+        raise RuntimeError("the scorer's score keys differ from micokit's; update micokit")
+    return {key: scores[key] for key in expected}
+
+
+def score_train_predictions(result: AttackResult, scenarios: Sequence[Scenario],
+                            scorer: ModuleType) -> None:  # fmt: skip
+    """Fill ``train_metrics``/``train_scores`` with the scorer's ``compute_metrics``.
+
+    Labels and scores are concatenated over the train models exactly as the scorer
+    concatenates a phase's models, so ``train_scores`` equals what score.py reports for the
+    same predictions against train solutions (``micokit score-train``).
+    """
+    for scenario in scenarios:
+        labels, values = result.pooled_train(scenario.id)
+        result.train_metrics[scenario.id] = dict(
+            scorer.compute_metrics(labels, values, scenario.delta)
+        )
+    pairs = [(s, result.train_metrics[s.id]) for s in scenarios]
+    result.train_scores = flat_scores(pairs, scorer)
+
+
+def run_attacks(
+    task: Task,
+    attacks: Sequence[str] = ("lira",),
+    *,
+    phases: Iterable[str] = ("dev", "final"),
+    scenarios: Iterable[str] | None = None,
+    online: bool = False,
+    variance: str = "auto",
+    shrink: bool = True,
+    device: str | torch.device | None = "auto",
+    batch_size: int = EVAL_BATCH,
+    scorer: ModuleType | None = None,
+    score: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, AttackResult]:
+    """Run several attacks on one task, loading each model once; results keyed by attack.
+
+    Predictions cover ``phases`` plus ``train`` (held out). With ``score=True`` the train
+    predictions are scored with the scorer's metric code (located like ``load_scorer``).
+    """
+    for attack in attacks:
+        if attack not in ATTACKS:
+            raise ValueError(f"unknown attack {attack!r} (known: {', '.join(ATTACKS)})")
+    chosen = [task.scenario(s) for s in scenarios] if scenarios else list(task.scenarios)
+    phases = list(dict.fromkeys(["train", *phases]))
+    results = {a: AttackResult(a, task.id, {}, {}) for a in attacks}
+    for scenario in chosen:
+        signals = compute_signals(
+            task, scenario, phases, shadows="lira" in attacks, device=device,
+            batch_size=batch_size, progress=progress,
+        )  # fmt: skip
+        train_names = list(scenario.models["train"])
+        for attack, result in results.items():
+            by_key = attack_scores(signals, attack, online, variance, shrink)
+            result.predictions[scenario.id] = {  # manifest order, as the scorer concatenates
+                phase: {name: by_key[(phase, name)] for name in scenario.models[phase]}
+                for phase in phases
+            }
+            result.train_labels[scenario.id] = np.concatenate(
+                [signals.membership[name] for name in train_names]
+            )
+    if score:
+        scorer = scorer or load_scorer(data_root=task.root.parent)
+        for result in results.values():
+            score_train_predictions(result, chosen, scorer)
+    return results
+
+
+def run_attack(task: Task, attack: str = "lira", **options) -> AttackResult:
+    """One attack on one task; see :func:`run_attacks` for the options."""
+    return run_attacks(task, (attack,), **options)[attack]
+
+
+def score_against_reference(result: AttackResult, task: Task, reference: str | Path,
+                            scorer: ModuleType) -> dict[str, float]:  # fmt: skip
+    """Dev or final predictions scored with the scorer's ``compute_metrics`` against solutions.
+
+    For organizers and tests, who hold reference data (one phase's folder: manifest.json and
+    solutions): the values must equal what score.py reports for the packed submission.
+    """
+    root = Path(reference)
+    phase = json.loads((root / "manifest.json").read_text(encoding="utf-8"))["phase"]
+    pairs = []
+    for scenario in task.scenarios:
+        names = list(scenario.models[phase])
+        folder = root / task.id / scenario.id / phase
+        labels = np.concatenate([read_indices(folder / n / "solution.csv") for n in names])
+        values = np.concatenate([result.predictions[scenario.id][phase][n] for n in names])
+        pairs.append((scenario, scorer.compute_metrics(labels, values, scenario.delta)))
+    return flat_scores(pairs, scorer)
+
+
+__all__ = [
+    "ATTACKS",
+    "AttackResult",
+    "ScenarioSignals",
+    "attack_scores",
+    "compute_signals",
+    "fit_gaussians",
+    "flat_scores",
+    "lira_scores",
+    "logit_confidence",
+    "loss_scores",
+    "run_attack",
+    "run_attacks",
+    "score_against_reference",
+    "score_train_predictions",
+    "shrinkage_weight",
+    "squash",
+]

@@ -1,0 +1,233 @@
+"""``micokit``: run a baseline attack, validate a submission, score predictions on train models.
+
+    micokit info        --data DATA [--task T]
+    micokit attack lira --data DATA [--task T] --out submission.zip
+    micokit validate    submission.zip --data DATA [--task T]
+    micokit score-train train.zip --data DATA [--task T]
+
+Exit status: 0 success, 1 the submission is invalid (the scorer's message is printed),
+2 a bad path, archive, dataset or option (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+from .errors import MicokitError, SubmissionInvalid
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+TABLE_METRICS = (("TPR_FPR_1000", "TPR@0.1"), ("TPR_FPR_100", "TPR@0.01"),
+                 ("TPR_FPR_10", "TPR@0.001"), ("AUC", "AUC"))  # fmt: skip
+
+
+def _datasets(values: list[str] | None) -> dict[str, str] | str | None:
+    """``--dataset PATH`` (the task's only dataset) or ``--dataset NAME=PATH`` (repeatable)."""
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    pairs = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise MicokitError(f"--dataset {value!r}: expected NAME=PATH when giving several")
+        pairs[name] = path
+    return pairs
+
+
+def _open(args: argparse.Namespace):
+    from .loading import open_task
+
+    paths = _datasets(args.dataset)
+    if isinstance(paths, str):
+        task = open_task(args.data, args.task)
+        if len(task.dataset_names) != 1:
+            names = ", ".join(task.dataset_names)
+            raise MicokitError(
+                f"task {task.id!r} uses several datasets ({names}); use --dataset NAME=PATH"
+            )
+        return open_task(args.data, args.task, {task.dataset_names[0]: paths})
+    return open_task(args.data, args.task, paths)
+
+
+def _scorer(args: argparse.Namespace, task):
+    from .submission import load_scorer
+
+    return load_scorer(args.scorer, data_root=task.root.parent)
+
+
+def _table(
+    title: str, scenarios, metrics: dict[str, dict[str, float]], ranking: tuple[str, float]
+) -> str:
+    head = f"{'scenario':<16}" + "".join(f"{label:>11}" for _, label in TABLE_METRICS)
+    lines = [title, head]
+    for scenario in scenarios:
+        values = metrics[scenario.id]
+        lines.append(
+            f"{scenario.id:<16}" + "".join(f"{values[key]:>11.4f}" for key, _ in TABLE_METRICS)
+        )
+    lines.append(f"{ranking[0]}: {ranking[1]:.4f}")
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    task = _open(args)
+    print(f"task {task.id}: {task.title}  ({task.root})")
+    for s in task.scenarios:
+        eps = "inf" if s.epsilon is None else f"{s.epsilon:g}"
+        counts = ", ".join(f"{phase} {len(names)}" for phase, names in s.models.items())
+        print(f"  {s.position}. {s.id:<14} eps={eps:<5} dataset={s.dataset:<10} "
+              f"arch={s.architecture.get('arch')} 2m={2 * s.m}  models: {counts}")  # fmt: skip
+    return 0
+
+
+def cmd_attack(args: argparse.Namespace) -> int:
+    from .attacks import run_attack, score_against_reference
+    from .submission import pack, validate
+
+    task = _open(args)
+    scorer = _scorer(args, task)
+    quiet = args.quiet or not sys.stderr.isatty()  # a \r progress line only on a terminal
+
+    def progress(message: str) -> None:
+        if not quiet:
+            print(f"\r  {message:<60}", end="", file=sys.stderr, flush=True)
+
+    result = run_attack(
+        task, args.attack, online=args.online, variance=args.variance, device=args.device,
+        batch_size=args.batch_size, scorer=scorer, progress=progress,
+    )  # fmt: skip
+    if not quiet:
+        print("\r" + " " * 64 + "\r", end="", file=sys.stderr)
+    name = args.attack + (" (online)" if args.online else "")
+    ranking = (scorer.RANKING_KEY, result.train_scores[scorer.RANKING_KEY])
+    print(
+        _table(
+            f"{name}, held-out scores on train models:",
+            task.scenarios,
+            result.train_metrics,
+            ranking,
+        )
+    )
+    out = pack(task, result.predictions, args.out)
+    for warning in validate(out, task, scorer):
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"wrote {out} (dev and final, {_count(out)} models); the scorer's validation passed")
+    report = {"attack": args.attack, "online": args.online, "train_scores": result.train_scores}
+    if args.train_out:
+        train = pack(task, result.predictions, args.train_out, phases=("train",))
+        print(f"wrote {train} (held-out train predictions; check with 'micokit score-train')")
+    if args.reference:
+        scores = score_against_reference(result, task, args.reference, scorer)
+        report["reference_scores"] = scores
+        print(f"{scorer.RANKING_KEY} against {args.reference}: {scores[scorer.RANKING_KEY]:.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _count(path: Path) -> int:
+    with zipfile.ZipFile(path) as archive:
+        return len(archive.namelist())
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .submission import validate
+
+    task = _open(args)
+    warnings = validate(args.submission, task, _scorer(args, task))
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{args.submission}: valid submission for task {task.id} (dev and final)")
+    return 0
+
+
+def cmd_score_train(args: argparse.Namespace) -> int:
+    from .submission import score_train
+
+    task = _open(args)
+    scorer = _scorer(args, task)
+    scores = score_train(args.submission, task, scorer)
+    metrics = {s.id: {key: scores[f"scenario{s.position}_{key}"] for key, _ in TABLE_METRICS}
+               for s in task.scenarios}  # fmt: skip
+    ranking = (scorer.RANKING_KEY, scores[scorer.RANKING_KEY])
+    print(
+        _table(
+            f"{args.submission}, scored by the scorer on train models:",
+            task.scenarios,
+            metrics,
+            ranking,
+        )
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="unzipped data folder (holds <task>/)")
+    parser.add_argument("--task", help="task id (optional when the folder holds one task)")
+    parser.add_argument("--dataset", action="append", metavar="[NAME=]PATH",
+                        help="your copy of a dataset not shipped in the archive")  # fmt: skip
+    parser.add_argument("--scorer", help="scoring_program folder (default: found beside the task)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="micokit", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    info = sub.add_parser("info", help="list the task's scenarios and models")
+    _common(info)
+    info.set_defaults(func=cmd_info)
+    attack = sub.add_parser("attack", help="run a baseline attack and write a submission zip")
+    attack.add_argument("attack", choices=("loss", "lira"))
+    _common(attack)
+    attack.add_argument("--out", required=True, help="submission zip to write")
+    attack.add_argument("--online", action="store_true", help="LiRA: use in and out shadows")
+    attack.add_argument("--variance", default="auto", choices=("auto", "global", "per_point"))
+    attack.add_argument(
+        "--no-shrink", action="store_true", help="LiRA: raw per-point means (no empirical Bayes)"
+    )
+    attack.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    attack.add_argument("--batch-size", type=int, default=512)
+    attack.add_argument("--train-out", help="also write held-out train predictions to this zip")
+    attack.add_argument("--reference", help="organizers: score against this reference folder")
+    attack.add_argument("--json", help="write the computed scores to this JSON file")
+    attack.add_argument("--quiet", action="store_true", help="no progress line")
+    attack.set_defaults(func=cmd_attack)
+    check = sub.add_parser("validate", help="check a submission zip with the scorer's validation")
+    check.add_argument("submission")
+    _common(check)
+    check.set_defaults(func=cmd_validate)
+    train = sub.add_parser("score-train", help="score train predictions with the real scorer")
+    train.add_argument("submission")
+    _common(train)
+    train.add_argument("--json", help="write the scores to this JSON file")
+    train.set_defaults(func=cmd_score_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SubmissionInvalid as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_INVALID
+    except (MicokitError, OSError, zipfile.BadZipFile) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if isinstance(error, OSError) and error.filename and str(error.filename) not in message:
+            message = f"{error.filename}: {message}"
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Task datasets as participants get them, in one small in-memory form.
+
+The demo archives ship their data (``<task>/data/<name>/features.npy`` + ``labels.npy``, or
+``dataset.tsv`` for text). MICO-sized tasks do not: participants point the kit at their own
+copy of CIFAR-10, SST-2 or Purchase-100, and the loaders below rebuild exactly the tensors the
+models were trained on (same file order, same normalisation). They are re-implemented here,
+not imported from the organizer's ``generator`` package, so that the kit installs on its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataError
+
+CIFAR10_MEAN = (0.49139968, 0.48215841, 0.44653091)
+CIFAR10_STD = (0.24703223, 0.24348513, 0.26158784)
+CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+PURCHASE_FEATURES = 600
+KNOWN_KINDS = ("cifar10", "sst2", "purchase100")
+
+
+@dataclass
+class Points:
+    """Some points of a dataset, in a given order: inputs plus true labels.
+
+    ``features`` holds images (N×C×H×W) or tabular rows (N×F); ``sentences`` holds text.
+    Text is tokenized per model (each model ships its tokenizer), see ``LoadedModel.logits``.
+    """
+
+    labels: torch.Tensor
+    features: torch.Tensor | None = None
+    sentences: list[str] | None = None
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass
+class TaskDataset:
+    """A whole dataset, indexed by the dataset indices found in the index files."""
+
+    name: str
+    labels: np.ndarray
+    features: torch.Tensor | None = None
+    sentences: list[str] | None = None
+
+    @property
+    def modality(self) -> str:
+        if self.sentences is not None:
+            return "text"
+        return "image" if self.features.ndim == 4 else "tabular"
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def points(self, indices: np.ndarray) -> Points:
+        """The points at ``indices``, in that order."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise DataError(
+                f"dataset {self.name!r} has {len(self)} points, but an index file asks for "
+                f"index {int(idx.max() if idx.max() >= len(self) else idx.min())}; is it the "
+                "right dataset (same files, same order)?"
+            )
+        labels = torch.as_tensor(self.labels[idx], dtype=torch.int64)
+        if self.sentences is not None:
+            return Points(labels, sentences=[self.sentences[i] for i in idx.tolist()])
+        return Points(labels, features=self.features[torch.as_tensor(idx)])
+
+
+# ----------------------------------------------------------------------------- shipped data
+
+
+def load_shipped(folder: Path) -> TaskDataset:
+    """A dataset shipped inside a demo archive: ``features.npy``/``labels.npy`` or ``dataset.tsv``."""
+    name = folder.name
+    if (folder / "dataset.tsv").is_file():
+        sentences, labels = read_sentence_tsv(folder / "dataset.tsv")
+        return TaskDataset(name, labels, sentences=sentences)
+    features, labels = folder / "features.npy", folder / "labels.npy"
+    if not features.is_file() or not labels.is_file():
+        raise DataError(f"{folder}: expected features.npy and labels.npy, or dataset.tsv")
+    try:
+        x = np.load(features, allow_pickle=False)
+        y = np.load(labels, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise DataError(f"{folder}: cannot read the numpy files ({error})") from None
+    if len(x) != len(y):
+        raise DataError(f"{folder}: {len(x)} feature rows but {len(y)} labels")
+    return TaskDataset(name, y.astype(np.int64), features=torch.from_numpy(x.astype(np.float32)))
+
+
+def read_sentence_tsv(path: Path) -> tuple[list[str], np.ndarray]:
+    """A TSV with a header row and columns ``sentence`` and ``label`` (0/1): SST-2 and demo text."""
+    expected = "a TSV with a header row and columns 'sentence' and 'label'"
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; expected {expected}")
+    sentences, labels = [], []
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_MINIMAL)
+        if not reader.fieldnames or not {"sentence", "label"} <= set(reader.fieldnames):
+            raise DataError(f"{path}: header {reader.fieldnames}; expected {expected}")
+        for line, row in enumerate(reader, start=2):
+            if row["label"] not in ("0", "1") or not row["sentence"]:
+                raise DataError(f"{path}:{line}: bad row; expected {expected}")
+            sentences.append(row["sentence"])
+            labels.append(int(row["label"]))
+    return sentences, np.asarray(labels, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------- real datasets
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """CIFAR-10 batches are pickles: allow only the numpy pieces they are made of."""
+
+    def find_class(self, module: str, name: str):
+        if module.startswith("numpy") and name in ("_reconstruct", "ndarray", "dtype"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def load_cifar10(directory: Path) -> TaskDataset:
+    """CIFAR-10 python version: data_batch_1..5 then test_batch (60,000 images), standardised."""
+    images, labels = [], []
+    for name in CIFAR10_FILES:
+        path = directory / name
+        if not path.is_file():
+            raise DataError(f"{path}: file not found; expected the CIFAR-10 python version")
+        try:
+            with path.open("rb") as handle:
+                batch = _NumpyOnlyUnpickler(handle, encoding="bytes").load()
+            images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
+        except Exception as error:  # noqa: BLE001 - any failure means "not this format"
+            raise DataError(f"{path}: not a CIFAR-10 python batch ({error})") from None
+    pixels = np.concatenate(images).astype(np.float32) / 255.0
+    mean = np.asarray(CIFAR10_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(CIFAR10_STD, dtype=np.float32).reshape(1, 3, 1, 1)
+    features = torch.from_numpy((pixels - mean) / std)
+    return TaskDataset("cifar10", np.concatenate(labels), features=features)
+
+
+def load_purchase100(path: Path) -> TaskDataset:
+    """Purchase-100 ``dataset_purchase``: per line the class 1..100, then 600 binary features."""
+    if path.is_dir():
+        path = path / "dataset_purchase"
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; expected Purchase-100 'dataset_purchase'")
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.int16, ndmin=2)
+    except ValueError as error:
+        raise DataError(f"{path}: not Purchase-100 ({error})") from None
+    if table.shape[1] != PURCHASE_FEATURES + 1:
+        raise DataError(f"{path}: {table.shape[1]} columns, expected {PURCHASE_FEATURES + 1}")
+    features = torch.from_numpy(table[:, 1:].astype(np.float32))
+    return TaskDataset("purchase100", (table[:, 0] - 1).astype(np.int64), features=features)
+
+
+def load_sst2(directory: Path) -> TaskDataset:
+    """SST-2 from GLUE: train.tsv then dev.tsv (67,349 + 872 sentences), in file order."""
+    train_s, train_l = read_sentence_tsv(directory / "train.tsv")
+    dev_s, dev_l = read_sentence_tsv(directory / "dev.tsv")
+    return TaskDataset("sst2", np.concatenate([train_l, dev_l]), sentences=train_s + dev_s)
+
+
+def load_local(kind: str, path: Path) -> TaskDataset:
+    """One of MICO's datasets from the participant's own copy."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory (dataset {kind!r})")
+    if kind == "cifar10":
+        return load_cifar10(path)
+    if kind == "sst2":
+        return load_sst2(path)
+    if kind == "purchase100":
+        return load_purchase100(path)
+    raise DataError(f"dataset kind {kind!r} has no local loader (known: {', '.join(KNOWN_KINDS)})")
