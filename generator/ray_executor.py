@@ -7,7 +7,8 @@ Ray is an optional dependency, imported only here and only when this executor is
   yields one result per model as soon as that model is stored, which keeps the progress bar and
   the retry books exact to the model.
 * **Resources.** Each chunk asks for ``cpus_per_model`` CPUs and, when the cluster has GPUs,
-  ``1 / models_per_gpu`` of a GPU (Ray then sets ``CUDA_VISIBLE_DEVICES`` for the task).
+  ``1 / models_per_gpu`` of a GPU (Ray then sets ``CUDA_VISIBLE_DEVICES`` for the task). In
+  reproducible mode a model trains on one torch thread, as on every executor (see executors).
 * **Failures.** Ray's own task retries are off (``max_retries=0``): the driver knows which models
   of a chunk are already stored, so it resubmits only the rest and can say so. A dead worker or
   node charges one attempt to the model that was running; an exception in a model charges that
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,6 +53,19 @@ def import_ray() -> Any:
     return ray
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a wrong ``host:port``: Ray itself keeps retrying for many minutes."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and other forms: Ray resolves them
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise _usage_error(f"cannot connect to the Ray cluster at {address}: {reason}") from None
+
+
 def connect(ray: Any, address: str | None) -> bool:
     """Join the cluster at ``address`` (or ``$RAY_ADDRESS``), else start a private local one.
 
@@ -67,6 +82,7 @@ def connect(ray: Any, address: str | None) -> bool:
         "logging_level": logging.ERROR,
     }
     if address:
+        check_reachable(address)
         options["address"] = address
     else:
         options.update(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False)
@@ -75,6 +91,12 @@ def connect(ray: Any, address: str | None) -> bool:
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
         where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if address and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+            # Ray 2.60 clusters use token authentication by default, and a driver given an
+            # explicit address only sends its token when told to.
+            first += (
+                " (a cluster with token authentication needs RAY_AUTH_MODE=token and its token)"
+            )
         raise _usage_error(f"cannot connect to {where}: {first}") from None
     return True
 

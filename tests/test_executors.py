@@ -228,6 +228,17 @@ def test_missing_ray_is_one_clear_line(tmp_path):
     )
 
 
+def test_unreachable_ray_address_is_one_clear_line(tmp_path):
+    result = run_generator(
+        "generate", "--preset", str(TINY_PRESET), *SCENARIO, "--models", "0", "--store",
+        str(tmp_path / "s"), "--executor", "ray", "--ray-address", "127.0.0.1:1", "--quiet",
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: cannot connect to the Ray cluster at 127.0.0.1:1: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_resource_plan_packs_models_onto_gpus():
     plan = plan_resources({"CPU": 16.0, "GPU": 2.0}, "auto", 4, 1)
     assert (plan.num_gpus, plan.slots, plan.device) == (0.25, 8, "cuda")
