@@ -101,27 +101,36 @@ def generate(preset: Preset, args: argparse.Namespace) -> bool:
     data_dir = Path(args.data_dir) if args.data_dir else None
     preflight(preset, data_dir, tasks)
     store = Path(args.store)
-    for leftover in sweep_partial(store):
-        print(f"removed partial model directory {leftover}", file=sys.stderr)
     chosen = all_tasks(preset, tasks, scenarios, phases, parse_range(args.models))
+    for leftover in sweep_partial(store, chosen):
+        print(f"removed partial model directory {leftover}", file=sys.stderr)
     context = GenerationContext(
         preset_path=str(preset.path), store=str(store), data_dir=str(data_dir) if data_dir else None,
         master_seed=read_master_seed(args), device=args.device or preset.device,
         show_progress=not args.quiet and (args.executor == "inline" or args.workers == 1),
+        retrain_stale=args.retrain_stale,
     )  # fmt: skip
     started = time.perf_counter()
     summary = run_tasks(
         context, chosen, executor=args.executor or preset.executor, workers=args.workers,
         retries=args.retries, show=not args.quiet, ray_address=args.ray_address,
+        models_per_gpu=args.models_per_gpu, chunk_size=args.chunk_size,
     )  # fmt: skip
     elapsed = time.perf_counter() - started
     print(
         f"{len(summary.done)} trained, {len(summary.skipped)} already finished, "
-        f"{len(summary.failed)} failed, {sum(summary.retried.values())} retries in {elapsed:.1f}s",
+        f"{len(summary.failed)} failed, {len(summary.stale)} stale, "
+        f"{sum(summary.retried.values())} retries in {elapsed:.1f}s",
         file=sys.stderr,
     )
     for task, error in sorted(summary.failed.items()):
         print(f"failed: {task}: {error}", file=sys.stderr)
+    if summary.stale:
+        print(
+            f"{len(summary.stale)} finished model(s) no longer match the preset, dataset or code; "
+            "rerun with --retrain-stale to replace them",
+            file=sys.stderr,
+        )
     return summary.ok
 
 
@@ -150,7 +159,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         setattr(args, name, None)
     if not generate(preset, args):
         print(
-            "error: some models failed; fix the cause and run again (finished models are kept)",
+            "error: the store is not complete and current (see above); finished models are kept",
             file=sys.stderr,
         )
         return 1
@@ -238,6 +247,18 @@ def build_parser() -> argparse.ArgumentParser:
             "without it every seed comes from the OS CSPRNG",
         )
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument(
+            "--retrain-stale",
+            action="store_true",
+            help="replace finished models whose configuration changed",
+        )
+        p.add_argument(
+            "--models-per-gpu",
+            type=int,
+            default=1,
+            help="small models sharing one GPU (default: 1)",
+        )
+        p.add_argument("--chunk-size", type=int, help="models per Ray task (default: automatic)")
 
     gen = sub.add_parser(
         "generate", help="train every model of the preset that is not finished yet"

@@ -211,12 +211,24 @@ def is_finished(path: Path) -> bool:
     return (path / "metadata.json").is_file()
 
 
-def sweep_partial(store: Path) -> list[Path]:
-    """Remove temporary model directories left by interrupted runs; return what was removed."""
+def sweep_partial(store: Path, tasks: list[ModelTask] | None = None) -> list[Path]:
+    """Remove temporary directories left by interrupted runs; return what was removed.
+
+    Only the chosen models' leftovers are touched, so that several jobs working on different
+    model ranges of one store (a Slurm job array) never delete each other's work in progress.
+    """
     removed = []
     if not store.is_dir():
         return removed
-    for tmp in store.glob(f"*/*/*/{TMP_PREFIX}*"):
+    if tasks is None:
+        leftovers = list(store.glob(f"*/*/*/{TMP_PREFIX}*"))
+    else:
+        leftovers = [
+            tmp
+            for task in tasks
+            for tmp in task.path(store).parent.glob(f"{TMP_PREFIX}*{task.name}-*")
+        ]
+    for tmp in leftovers:
         shutil.rmtree(tmp, ignore_errors=True)
         removed.append(tmp)
     return removed
