@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import pickle
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,14 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from micokit.datasets import CIFAR10_FILES, PURCHASE_FEATURES
 from torch.utils.data import TensorDataset
 
 from .presets import DatasetSpec
 
-CIFAR10_MEAN = (0.49139968, 0.48215841, 0.44653091)
-CIFAR10_STD = (0.24703223, 0.24348513, 0.26158784)
-CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-PURCHASE_FEATURES = 600
 PURCHASE_CLASSES = 100
 
 
@@ -57,106 +53,42 @@ class TaskData:
         return TensorDataset(self.features[idx], labels)
 
 
-# ----------------------------------------------------------------------------------- CIFAR-10
+# ------------------------------------------------------------------------- MICO's real datasets
+# Read with the participants' own loaders (micokit.datasets), so that organizers and
+# participants build exactly the same tensors from the same files; errors become DatasetError.
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """CIFAR-10's python batches are pickles; allow only the numpy pieces they are made of."""
+def _from_kit(loader, path: Path):
+    from micokit.errors import DataError
 
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+    try:
+        return loader(path)
+    except DataError as error:
+        raise DatasetError(str(error)) from None
 
 
 def load_cifar10(directory: Path) -> TaskData:
     """CIFAR-10, python version: ``data_batch_1..5`` then ``test_batch`` (60,000 images)."""
-    expected = "CIFAR-10 python version (cifar-10-batches-py/data_batch_1..5, test_batch)"
-    images, labels = [], []
-    for name in CIFAR10_FILES:
-        path = directory / name
-        if not path.is_file():
-            raise DatasetError(f"{path}: file not found; expected {expected}")
-        try:
-            with path.open("rb") as handle:
-                batch = _NumpyOnlyUnpickler(handle, encoding="bytes").load()
-            data = np.asarray(batch[b"data"], dtype=np.uint8)
-            batch_labels = np.asarray(batch[b"labels"], dtype=np.int64)
-        except Exception as error:  # noqa: BLE001 - any failure means "not this format"
-            raise DatasetError(
-                f"{path}: not a CIFAR-10 python batch ({error}); expected {expected}"
-            ) from None
-        if data.ndim != 2 or data.shape[1] != 3072 or len(batch_labels) != len(data):
-            raise DatasetError(
-                f"{path}: expected an N×3072 uint8 'data' array with N labels, got {data.shape}"
-            )
-        images.append(data)
-        labels.append(batch_labels)
-    pixels = np.concatenate(images).reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
-    mean = np.asarray(CIFAR10_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
-    std = np.asarray(CIFAR10_STD, dtype=np.float32).reshape(1, 3, 1, 1)
-    features = torch.from_numpy((pixels - mean) / std)
-    return TaskData("cifar10", "image", np.concatenate(labels), features=features)
+    from micokit.datasets import load_cifar10 as kit_loader
 
-
-# ----------------------------------------------------------------------------------- Purchase-100
+    kit = _from_kit(kit_loader, directory)
+    return TaskData("cifar10", "image", kit.labels, features=kit.features)
 
 
 def load_purchase100(path: Path) -> TaskData:
     """Purchase-100 ``dataset_purchase``: class 1..100, then 600 binary features, per line."""
-    expected = "comma-separated lines: class 1..100, then 600 binary features"
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found; expected {expected}")
-    try:
-        table = np.loadtxt(path, delimiter=",", dtype=np.int16, ndmin=2)
-    except ValueError as error:
-        raise DatasetError(f"{path}: {error}; expected {expected}") from None
-    if table.shape[1] != PURCHASE_FEATURES + 1:
-        raise DatasetError(
-            f"{path}: {table.shape[1]} columns, expected {PURCHASE_FEATURES + 1} ({expected})"
-        )
-    classes, features = table[:, 0], table[:, 1:]
-    if classes.min() < 1 or classes.max() > PURCHASE_CLASSES or not np.isin(features, (0, 1)).all():
-        raise DatasetError(f"{path}: values out of range; expected {expected}")
-    return TaskData(
-        "purchase100", "tabular", (classes - 1).astype(np.int64),
-        features=torch.from_numpy(features.astype(np.float32)),
-    )  # fmt: skip
+    from micokit.datasets import load_purchase100 as kit_loader
 
-
-# ----------------------------------------------------------------------------------- SST-2
-
-
-def _read_glue_tsv(path: Path) -> tuple[list[str], list[int]]:
-    expected = "GLUE SST-2 TSV with a header row and columns 'sentence' and 'label' (0/1)"
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found; expected {expected}")
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        if not reader.fieldnames or not {"sentence", "label"} <= set(reader.fieldnames):
-            raise DatasetError(f"{path}: header {reader.fieldnames}; expected {expected}")
-        sentences, labels = [], []
-        for line, row in enumerate(reader, start=2):
-            if row["label"] not in ("0", "1") or not row["sentence"]:
-                raise DatasetError(f"{path}:{line}: bad row; expected {expected}")
-            sentences.append(row["sentence"])
-            labels.append(int(row["label"]))
-    return sentences, labels
+    kit = _from_kit(kit_loader, path)
+    return TaskData("purchase100", "tabular", kit.labels, features=kit.features)
 
 
 def load_sst2_sentences(directory: Path) -> tuple[list[str], np.ndarray]:
     """SST-2 from GLUE: ``train.tsv`` then ``dev.tsv`` (67,349 + 872 sentences)."""
-    train_s, train_l = _read_glue_tsv(directory / "train.tsv")
-    dev_s, dev_l = _read_glue_tsv(directory / "dev.tsv")
-    return train_s + dev_s, np.asarray(train_l + dev_l, dtype=np.int64)
+    from micokit.datasets import load_sst2 as kit_loader
+
+    kit = _from_kit(kit_loader, directory)
+    return kit.sentences, kit.labels
 
 
 # ----------------------------------------------------------------------------------- demo data

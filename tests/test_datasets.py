@@ -6,10 +6,10 @@ import pickle
 
 import numpy as np
 import pytest
+from micokit.datasets import CIFAR10_MEAN
 
 from generator.datasets import (
     CIFAR10_FILES,
-    CIFAR10_MEAN,
     DatasetError,
     load_cifar10,
     load_purchase100,

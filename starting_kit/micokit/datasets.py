@@ -97,14 +97,18 @@ def load_shipped(folder: Path) -> TaskDataset:
     return TaskDataset(name, y.astype(np.int64), features=torch.from_numpy(x.astype(np.float32)))
 
 
-def read_sentence_tsv(path: Path) -> tuple[list[str], np.ndarray]:
-    """A TSV with a header row and columns ``sentence`` and ``label`` (0/1): SST-2 and demo text."""
+def read_sentence_tsv(path: Path, quoting: int = csv.QUOTE_MINIMAL) -> tuple[list[str], np.ndarray]:
+    """A TSV with a header row and columns ``sentence`` and ``label`` (0/1): SST-2 and demo text.
+
+    GLUE's SST-2 files use no quoting at all (a sentence may start with ``"``), so they are read
+    with ``csv.QUOTE_NONE``; the demo's own TSV is written with minimal quoting.
+    """
     expected = "a TSV with a header row and columns 'sentence' and 'label'"
     if not path.is_file():
         raise DataError(f"{path}: file not found; expected {expected}")
     sentences, labels = [], []
     with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_MINIMAL)
+        reader = csv.DictReader(handle, delimiter="\t", quoting=quoting)
         if not reader.fieldnames or not {"sentence", "label"} <= set(reader.fieldnames):
             raise DataError(f"{path}: header {reader.fieldnames}; expected {expected}")
         for line, row in enumerate(reader, start=2):
@@ -122,7 +126,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     """CIFAR-10 batches are pickles: allow only the numpy pieces they are made of."""
 
     def find_class(self, module: str, name: str):
-        if module.startswith("numpy") and name in ("_reconstruct", "ndarray", "dtype"):
+        numpy_part = module.startswith("numpy") and name in ("_reconstruct", "ndarray", "dtype")
+        if numpy_part or (module, name) == ("_codecs", "encode"):  # protocol-2 bytes from Python 3
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
@@ -160,14 +165,17 @@ def load_purchase100(path: Path) -> TaskDataset:
         raise DataError(f"{path}: not Purchase-100 ({error})") from None
     if table.shape[1] != PURCHASE_FEATURES + 1:
         raise DataError(f"{path}: {table.shape[1]} columns, expected {PURCHASE_FEATURES + 1}")
+    classes, bits = table[:, 0], table[:, 1:]
+    if classes.min() < 1 or classes.max() > 100 or not np.isin(bits, (0, 1)).all():
+        raise DataError(f"{path}: values out of range; expected classes 1..100 and 0/1 features")
     features = torch.from_numpy(table[:, 1:].astype(np.float32))
     return TaskDataset("purchase100", (table[:, 0] - 1).astype(np.int64), features=features)
 
 
 def load_sst2(directory: Path) -> TaskDataset:
     """SST-2 from GLUE: train.tsv then dev.tsv (67,349 + 872 sentences), in file order."""
-    train_s, train_l = read_sentence_tsv(directory / "train.tsv")
-    dev_s, dev_l = read_sentence_tsv(directory / "dev.tsv")
+    train_s, train_l = read_sentence_tsv(directory / "train.tsv", csv.QUOTE_NONE)
+    dev_s, dev_l = read_sentence_tsv(directory / "dev.tsv", csv.QUOTE_NONE)
     return TaskDataset("sst2", np.concatenate([train_l, dev_l]), sentences=train_s + dev_s)
 
 
