@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -250,6 +251,15 @@ def _train_dp(model, train_set, scenario, device, generator, noise_generator, ba
     }, dp_model._module
 
 
+@contextmanager
+def expected_warnings_silenced():
+    """Opacus' notes on secure_mode and on backward hooks are expected here (README: secure mode)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"opacus\.")
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        yield
+
+
 def library_versions() -> dict[str, str]:
     """Installed versions, read from package metadata so that ε = ∞ runs never import Opacus."""
     from importlib.metadata import version
@@ -257,6 +267,7 @@ def library_versions() -> dict[str, str]:
     return {name: version(name) for name in ("torch", "opacus", "transformers", "numpy")}
 
 
+@expected_warnings_silenced()
 def train_model(
     scenario: ScenarioSpec,
     data: TaskData,
@@ -275,36 +286,6 @@ def train_model(
     the same device and library versions.
     """
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        # Opacus' notes on secure_mode and on backward hooks are expected here (README: secure mode).
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"opacus\.")
-        warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        return _train_model(
-            scenario,
-            data,
-            training_indices,
-            evaluation_indices,
-            training_seed,
-            device,
-            data_dir,
-            show_progress,
-            description,
-            started,
-        )
-
-
-def _train_model(
-    scenario,
-    data,
-    training_indices,
-    evaluation_indices,
-    training_seed,
-    device,
-    data_dir,
-    show_progress,
-    description,
-    started,
-) -> TrainedModel:
     torch.manual_seed(training_seed)
     model = create_model(scenario, data, data_dir).to(device)
     train_set = data.subset(training_indices)
