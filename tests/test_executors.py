@@ -130,7 +130,7 @@ def test_a_killed_worker_is_retried_and_reported(tmp_path, reference, executor):
         # As soon as the first model is stored every worker is busy with a model: kill one.
         while victim is None and time.monotonic() < deadline and process.poll() is None:
             workers = busy_workers(process.pid, WORKER_MARK[executor])
-            if workers and list(store.glob("image/image_inf/*/*/metadata.json")):
+            if workers and list(store.glob("image/image_inf/*/model_*/metadata.json")):
                 victim = workers[0]
                 os.kill(victim, signal.SIGKILL)
             time.sleep(0.02)

@@ -15,7 +15,8 @@ ARGS = ["--preset", str(TINY_PRESET), "--tasks", "tabular", "--scenarios", "tabu
 
 def _finished(store):
     return {
-        p.parent: p.stat().st_mtime_ns for p in store.glob("tabular/tabular_hi/*/*/metadata.json")
+        p.parent: p.stat().st_mtime_ns
+        for p in store.glob("tabular/tabular_hi/*/model_*/metadata.json")
     }
 
 
