@@ -331,7 +331,7 @@ def resolve_model_path(name: str, data_dir: Path | None) -> Path:
 
 
 @lru_cache(maxsize=8)
-def _load_cached(spec: DatasetSpec, data_dir: str | None, model_key: str) -> TaskData:
+def _load_cached(spec: DatasetSpec, data_dir: str | None, pretrained: str | None) -> TaskData:
     root = Path(data_dir) if data_dir else None
     if spec.kind == "cifar10":
         return load_cifar10(resolve_path(spec, root))
@@ -341,21 +341,18 @@ def _load_cached(spec: DatasetSpec, data_dir: str | None, model_key: str) -> Tas
         return load_digits_images(spec.noise, spec.seed)
     if spec.kind == "synthetic_purchase":
         return synthetic_purchase(spec.size, spec.seed)
-    import json
-
-    return load_text(spec, root, json.loads(model_key))
+    return load_text(spec, root, {"pretrained": pretrained})
 
 
 def load_dataset(spec: DatasetSpec, data_dir: Path | None, model: dict[str, Any]) -> TaskData:
-    """Load (once per process) the dataset of a scenario; text needs the model for its tokenizer."""
-    import json
+    """Load (once per process) the dataset of a scenario.
 
-    model_key = (
-        json.dumps({"pretrained": model.get("pretrained")})
-        if spec.kind in ("sst2", "synthetic_text")
-        else "{}"
-    )
-    return _load_cached(spec, str(data_dir) if data_dir else None, model_key)
+    Text is tokenized with the pretrained model's tokenizer when there is one, so the cache is
+    keyed by that model too; other datasets ignore it.
+    """
+    text = spec.kind in ("sst2", "synthetic_text")
+    pretrained = model.get("pretrained") if text else None
+    return _load_cached(spec, str(data_dir) if data_dir else None, pretrained)
 
 
 def dataset_fingerprint(data: TaskData) -> str:

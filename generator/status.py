@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from pathlib import Path
 
-from .datasets import dataset_fingerprint, load_dataset
 from .presets import PHASES, Preset
-from .store import ModelTask, config_key, is_finished
+from .store import GenerationContext, ModelTask, all_tasks, find_stale, is_finished
 
 
 def store_status(
@@ -15,41 +14,35 @@ def store_status(
 ) -> str:
     """A table with one row per scenario: finished/expected per phase, and stale models if asked.
 
-    Checking staleness loads each dataset to fingerprint it, so it is opt-in.
+    Staleness is decided by :func:`generator.store.find_stale`, the same check ``generate``
+    makes; it loads each dataset to fingerprint it, so it is opt-in.
     """
-    lines = [f"store {store} · preset {preset.name}"]
-    header = (
-        f"{'scenario':<24}"
-        + "".join(f"{p:>10}" for p in PHASES)
-        + (f"{'stale':>8}" if check_stale else "")
-    )
-    lines.append(header)
+    stale: Counter = Counter()
+    if check_stale:
+        context = GenerationContext(
+            str(preset.path), str(store), str(data_dir) if data_dir else None
+        )
+        stale = Counter((t.task, t.scenario) for t in find_stale(context, all_tasks(preset)))
+    header = f"{'scenario':<24}" + "".join(f"{p:>10}" for p in PHASES)
+    lines = [
+        f"store {store} · preset {preset.name}",
+        header + (f"{'stale':>8}" if check_stale else ""),
+    ]
     total_done = total = 0
     for task in preset.tasks:
         for scenario in task.scenarios:
             row = f"{task.id + '/' + scenario.id:<24}"
-            stale = 0
-            key = None
-            if check_stale:
-                data = load_dataset(scenario.dataset, data_dir, scenario.model)
-                key = config_key(scenario, dataset_fingerprint(data))
             for phase in PHASES:
                 expected = preset.models[phase]
-                done = 0
-                for i in range(expected):
-                    path = ModelTask(task.id, scenario.id, phase, i).path(store)
-                    if is_finished(path):
-                        done += 1
-                        if key is not None:
-                            stored = json.loads((path / "private.json").read_text()).get(
-                                "config_key"
-                            )
-                            stale += stored != key
+                done = sum(
+                    is_finished(ModelTask(task.id, scenario.id, phase, i).path(store))
+                    for i in range(expected)
+                )
                 total_done += done
                 total += expected
                 row += f"{f'{done}/{expected}':>10}"
             if check_stale:
-                row += f"{stale:>8}"
+                row += f"{stale[task.id, scenario.id]:>8}"
             lines.append(row)
     lines.append(f"{total_done}/{total} models finished")
     return "\n".join(lines)
