@@ -168,6 +168,10 @@ _ENDINGS = [
     "by the final act", "even on a second viewing", "for a summer release", "at times",
     "compared to the original", "in the best possible way", "for better or worse",
 ]  # fmt: skip
+_SYLLABLES = [
+    "ka", "lo", "mi", "ren", "tor", "vex", "dal", "zu", "pim", "sha", "qua", "bel", "nor", "fi",
+    "gan", "hol", "jus", "wen", "ty", "xo", "ri", "mon", "sel", "dar",
+]  # fmt: skip
 _NAMES = [
     "anna",
     "boris",
@@ -189,10 +193,12 @@ def synthetic_sentences(
 ) -> tuple[list[str], np.ndarray]:
     """A deterministic sentiment corpus of varied template sentences with labels 0/1.
 
-    Sentences combine a subject, a verb, an optional intensifier, a sentiment word, optional
-    negation ("not") that flips the label, an ending and sometimes a reviewer's aside. A fraction
-    ``label_noise`` of labels is flipped, as in crowd-labelled data, so a model can only fit those
-    by memorising them — which is what membership inference detects.
+    Sentences combine a subject, a made-up title, a verb, an optional intensifier, a sentiment
+    word, optional negation ("not") that flips the label, an ending and sometimes a reviewer's
+    aside. The titles (three random syllables) give each sentence content of its own, as real
+    reviews have, so a model can memorise individual training sentences rather than only the
+    template. A fraction ``label_noise`` of labels is flipped, as in crowd-labelled data, so a
+    model can only fit those by memorising them — which is what membership inference detects.
     """
     rng = np.random.Generator(np.random.PCG64(seed))
     sentences, labels, seen = [], [], set()
@@ -210,6 +216,8 @@ def synthetic_sentences(
         ]
         if rng.random() < 0.3:
             parts.append(f", says {_NAMES[rng.integers(len(_NAMES))]}")
+        title = "".join(_SYLLABLES[rng.integers(len(_SYLLABLES))] for _ in range(3)).capitalize()
+        parts.insert(1, f"of {title}")
         sentence = " ".join(p for p in parts if p).replace(" ,", ",")
         if sentence in seen:
             continue
