@@ -187,18 +187,37 @@ def _train_plain(model, train_set, spec, device, generator, bar_desc, show) -> d
     optimizer = make_optimizer(model, spec)
     scheduler = make_scheduler(optimizer, spec)
     criterion = nn.CrossEntropyLoss()
+    physical = spec.max_physical_batch_size or spec.batch_size
     steps = 0
     for _ in _epoch_bar(spec.epochs, bar_desc, show):
         model.train()
         for batch in loader:
             batch = [t.to(device) for t in batch]
             optimizer.zero_grad(set_to_none=True)
-            criterion(logits_of(model, batch), batch[-1]).backward()
+            _accumulate_gradients(model, batch, criterion, physical)
             optimizer.step()
             steps += 1
         if scheduler is not None:
             scheduler.step()
-    return {"steps": steps, "sample_rate": spec.batch_size / len(train_set)}
+    return {
+        "steps": steps,
+        "sample_rate": spec.batch_size / len(train_set),
+        "max_physical_batch_size": physical,
+    }
+
+
+def _accumulate_gradients(model, batch, criterion, physical: int) -> None:
+    """Backpropagate the mean loss of ``batch`` in slices of at most ``physical`` examples.
+
+    The logical batch (the optimizer's step) stays the preset's ``batch_size`` whatever fits in
+    accelerator memory; weighting each slice's mean by its share makes the summed gradient the
+    whole batch's mean gradient. A batch that fits is one slice with weight exactly 1.
+    """
+    size = len(batch[-1])
+    for start in range(0, size, physical):
+        part = [t[start : start + physical] for t in batch]
+        share = len(part[-1]) / size
+        (criterion(logits_of(model, part), part[-1]) * share).backward()
 
 
 def _train_dp(model, train_set, scenario, device, generator, noise_generator, bar_desc, show):

@@ -1,4 +1,4 @@
-"""DP-SGD: calibration against Opacus' accountant, achieved ε, noise seeds; ε = ∞ stays plain."""
+"""Training: DP-SGD calibration, achieved ε, noise seeds, plain ε = ∞ runs and their slicing."""
 
 from __future__ import annotations
 
@@ -101,3 +101,23 @@ def test_epsilon_infinity_never_imports_opacus(tiny_preset, tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_plain_training_in_physical_slices_matches_the_whole_logical_batch(tiny_preset):
+    # max_physical_batch_size bounds memory, not the optimisation: the same steps are taken.
+    from dataclasses import replace
+
+    # SGD, not Adam: Adam's step would hide a gradient of the wrong scale.
+    scenario = _scenario(tiny_preset, "image", "image_inf")
+    sliced = replace(scenario, training=replace(scenario.training, max_physical_batch_size=5))
+    assert scenario.training.batch_size > 5
+    data = load_dataset(scenario.dataset, None, scenario.model)
+    split = make_split(len(data), scenario.n, scenario.m, "a" * 32, "b" * 32, "c" * 32)
+    whole, parts = (
+        train_model(s, data, split.training, split.evaluation, 7, torch.device("cpu"))
+        for s in (scenario, sliced)
+    )
+    assert parts.metadata["max_physical_batch_size"] == 5
+    assert parts.metadata["steps"] == whole.metadata["steps"]
+    for name, tensor in whole.model.state_dict().items():
+        torch.testing.assert_close(parts.model.state_dict()[name], tensor, rtol=1e-4, atol=1e-5)
