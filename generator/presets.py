@@ -9,11 +9,14 @@ before any model is trained, with one line naming the file and the offending key
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .splits import check_sizes
 
 PHASES = ("train", "dev", "final")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
@@ -22,6 +25,25 @@ ARCHS = ("cnn", "mlp", "roberta")
 OPTIMIZERS = ("sgd", "adam")
 GRAD_SAMPLE_MODES = ("ghost", "hooks")
 EXECUTORS = ("inline", "local", "ray")
+# Sizes of the official files; the loaders accept other sizes, and splits.check_sizes checks the
+# real count again when a model is trained. Synthetic sets have the preset's own ``size``.
+OFFICIAL_SIZES = {"cifar10": 60_000, "sst2": 68_221, "purchase100": 197_324, "digits": 1_797}
+MODALITY = {
+    "cifar10": "image", "digits": "image", "purchase100": "tabular", "synthetic_purchase": "tabular",
+    "sst2": "text", "synthetic_text": "text",
+}  # fmt: skip
+ARCH_MODALITY = {"cnn": "image", "mlp": "tabular", "roberta": "text"}
+# Constructor arguments of micokit.architectures.MicoCNN / MicoMLP (a test keeps them in step).
+MODEL_KEYS = {
+    "cnn": {"in_channels", "image_size", "channels", "conv1_kernel", "conv1_stride",
+            "conv1_padding", "num_classes"},
+    "mlp": {"in_features", "hidden", "num_classes"},
+    "roberta": {"pretrained", "config", "public_pretraining"},
+}  # fmt: skip
+PUBLIC_PRETRAINING_KEYS = {"size", "seed", "epochs", "lr"}
+# Ids name folders, archives and leaderboard columns: keep them to portable file-name characters.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 
 
 class PresetError(ValueError):
@@ -137,7 +159,13 @@ def _mapping(path: Path, where: str, value: Any, allowed: set[str], required: se
 
 
 def _number(path: Path, where: str, value: Any, *, integer: bool = False, positive: bool = True):
+    """Check a number and return it; ``1e-5`` is accepted although PyYAML reads it as a string."""
     ok_types = (int,) if integer else (int, float)
+    if not integer and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, ok_types):
         kind = "an integer" if integer else "a number"
         raise _fail(path, where, f"expected {kind}, got {value!r}")
@@ -147,6 +175,19 @@ def _number(path: Path, where: str, value: Any, *, integer: bool = False, positi
             where,
             f"expected a {'positive' if positive else 'non-negative'} value, got {value!r}",
         )
+    return value
+
+
+def _flag(path: Path, where: str, value: Any) -> bool:
+    # bool("false") is True: a quoted YAML boolean must not silently mean the opposite.
+    if not isinstance(value, bool):
+        raise _fail(path, where, f"expected true or false, got {value!r}")
+    return value
+
+
+def _identifier(path: Path, where: str, value: Any) -> str:
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise _fail(path, where, f"expected an id of letters, digits, '_' and '-', got {value!r}")
     return value
 
 
@@ -164,15 +205,20 @@ def _dataset(path: Path, where: str, raw: Any) -> DatasetSpec:
         raise _fail(path, where, f"dataset kind {kind!r} needs a 'path' under the data directory")
     if kind.startswith("synthetic") and "size" not in raw:
         raise _fail(path, where, f"dataset kind {kind!r} needs a 'size'")
+    values = dict(raw)
     for key in ("size", "max_length", "vocab_size"):
         if key in raw:
-            _number(path, f"{where}.{key}", raw[key], integer=True)
+            values[key] = _number(path, f"{where}.{key}", raw[key], integer=True)
     if "seed" in raw:
-        _number(path, f"{where}.seed", raw["seed"], integer=True, positive=False)
+        values["seed"] = _number(path, f"{where}.seed", raw["seed"], integer=True, positive=False)
     for key in ("noise", "label_noise"):
         if key in raw:
-            _number(path, f"{where}.{key}", raw[key], positive=False)
-    return DatasetSpec(**raw)
+            values[key] = _number(path, f"{where}.{key}", raw[key], positive=False)
+    if values.get("label_noise", 0) >= 0.5:
+        raise _fail(
+            path, f"{where}.label_noise", "must be below 0.5 (a fraction of flipped labels)"
+        )
+    return DatasetSpec(**values)
 
 
 def _training(path: Path, where: str, raw: dict) -> TrainingSpec:
@@ -182,23 +228,73 @@ def _training(path: Path, where: str, raw: dict) -> TrainingSpec:
     _choice(
         path, f"{where}.grad_sample_mode", raw.get("grad_sample_mode", "ghost"), GRAD_SAMPLE_MODES
     )
+    values = dict(raw)
+    # None switches an optional feature off; the other keys always need a value.
+    optional = {"max_grad_norm", "lr_step_size", "max_physical_batch_size"}
     for key in ("lr", "lr_gamma", "max_grad_norm"):
-        if raw.get(key) is not None:
-            _number(path, f"{where}.{key}", raw[key])
+        if key in raw and not (key in optional and raw[key] is None):
+            values[key] = _number(path, f"{where}.{key}", raw[key])
     for key in ("momentum", "weight_decay"):
         if key in raw:
-            _number(path, f"{where}.{key}", raw[key], positive=False)
+            values[key] = _number(path, f"{where}.{key}", raw[key], positive=False)
     for key in ("batch_size", "epochs", "lr_step_size", "max_physical_batch_size"):
-        if raw.get(key) is not None:
-            _number(path, f"{where}.{key}", raw[key], integer=True)
-    return TrainingSpec(**raw)
+        if key in raw and not (key in optional and raw[key] is None):
+            values[key] = _number(path, f"{where}.{key}", raw[key], integer=True)
+    return TrainingSpec(**values)
 
 
-def _model(path: Path, where: str, raw: Any) -> dict[str, Any]:
+def _model(path: Path, where: str, raw: Any, dataset: DatasetSpec) -> dict[str, Any]:
     if not isinstance(raw, dict) or "arch" not in raw:
         raise _fail(path, where, "expected a mapping with an 'arch' key")
-    _choice(path, f"{where}.arch", raw["arch"], ARCHS)
+    arch = _choice(path, f"{where}.arch", raw["arch"], ARCHS)
+    if ARCH_MODALITY[arch] != MODALITY[dataset.kind]:
+        problem = (
+            f"{arch!r} models take {ARCH_MODALITY[arch]} data but dataset kind "
+            f"{dataset.kind!r} holds {MODALITY[dataset.kind]} data"
+        )
+        raise _fail(path, f"{where}.arch", problem)
+    _mapping(path, where, raw, MODEL_KEYS[arch] | {"arch"}, set())
+    for key in MODEL_KEYS[arch] - {"pretrained", "config", "public_pretraining", "channels"}:
+        if key in raw:
+            _number(path, f"{where}.{key}", raw[key], integer=True, positive=key != "conv1_padding")
+    if "channels" in raw:
+        channels = raw["channels"]
+        if not isinstance(channels, list) or len(channels) != 3:
+            raise _fail(path, f"{where}.channels", f"expected a list of 3 widths, got {channels!r}")
+        for i, width in enumerate(channels):
+            _number(path, f"{where}.channels[{i}]", width, integer=True)
+    if "pretrained" in raw and not isinstance(raw["pretrained"], str):
+        raise _fail(path, f"{where}.pretrained", "expected a path under the data directory")
+    if "config" in raw and not isinstance(raw["config"], dict):
+        raise _fail(path, f"{where}.config", "expected a mapping of RobertaConfig arguments")
+    if "public_pretraining" in raw:
+        pre = _mapping(
+            path, f"{where}.public_pretraining", raw["public_pretraining"],
+            PUBLIC_PRETRAINING_KEYS, {"size", "seed", "epochs"},
+        )  # fmt: skip
+        for key in ("size", "epochs"):
+            _number(path, f"{where}.public_pretraining.{key}", pre[key], integer=True)
+        _number(path, f"{where}.public_pretraining.seed", pre["seed"], integer=True, positive=False)
+        if "lr" in pre:
+            _number(path, f"{where}.public_pretraining.lr", pre["lr"])
     return dict(raw)
+
+
+def _sizes(path: Path, where: str, raw: dict, task_raw: dict, dataset: DatasetSpec):
+    """n and m from the scenario or its task, checked against the dataset before any training."""
+    values = []
+    for key in ("n", "m"):
+        value = raw.get(key, task_raw.get(key))
+        if value is None:
+            raise _fail(path, where, f"missing required key {key!r} (in the scenario or its task)")
+        values.append(_number(path, f"{where}.{key}", value, integer=True))
+    n, m = values
+    size = dataset.size if dataset.kind.startswith("synthetic") else OFFICIAL_SIZES[dataset.kind]
+    try:
+        check_sizes(size, n, m)
+    except ValueError as error:
+        raise _fail(path, where, str(error)) from None
+    return n, m
 
 
 def _merge(base: dict | None, override: dict | None) -> dict:
@@ -231,6 +327,9 @@ _PRESET_KEYS = {
 
 def _scenario(path, where, raw, task_raw, task_id, datasets, defaults, known) -> ScenarioSpec:
     raw = _mapping(path, where, raw, _SCENARIO_KEYS, {"id"})
+    _identifier(path, f"{where}.id", raw["id"])
+    if "label" in raw and not isinstance(raw["label"], str):
+        raise _fail(path, f"{where}.label", f"expected text, got {raw['label']!r}")
     if "based_on" in raw:  # DP distinguisher: same setup as a scenario of another task
         base = known.get(raw["based_on"])
         if base is None:
@@ -252,9 +351,9 @@ def _scenario(path, where, raw, task_raw, task_id, datasets, defaults, known) ->
         )
     epsilon = raw.get("epsilon")
     if epsilon is not None:
-        _number(path, f"{where}.epsilon", epsilon)
+        epsilon = _number(path, f"{where}.epsilon", epsilon)
     delta = raw.get("delta", task_raw.get("delta", defaults["delta"]))
-    _number(path, f"{where}.delta", delta)
+    delta = _number(path, f"{where}.delta", delta)
     if delta >= 1:
         raise _fail(path, f"{where}.delta", f"δ must be below 1, got {delta}")
     training = _training(
@@ -262,13 +361,13 @@ def _scenario(path, where, raw, task_raw, task_id, datasets, defaults, known) ->
     )
     if epsilon is not None and training.max_grad_norm is None:
         raise _fail(path, f"{where}.training", "a DP scenario needs 'max_grad_norm'")
-    n = _number(path, f"{where}.n", raw.get("n", task_raw.get("n")), integer=True)
-    m = _number(path, f"{where}.m", raw.get("m", task_raw.get("m")), integer=True)
-    model = _model(path, f"{where}.model", _merge(task_raw.get("model"), raw.get("model")))
+    dataset = datasets[dataset_name]
+    n, m = _sizes(path, where, raw, task_raw, dataset)
+    model = _model(path, f"{where}.model", _merge(task_raw.get("model"), raw.get("model")), dataset)
     return ScenarioSpec(
         id=raw["id"], task=task_id, label=raw.get("label", _default_label(epsilon)),
         epsilon=None if epsilon is None else float(epsilon), delta=float(delta),
-        dataset_name=dataset_name, dataset=datasets[dataset_name], model=model, n=n, m=m,
+        dataset_name=dataset_name, dataset=dataset, model=model, n=n, m=m,
         training=training,
     )  # fmt: skip
 
@@ -279,18 +378,28 @@ def parse_preset(raw: Any, path: Path) -> Preset:
     models = _mapping(path, "models", raw["models"], set(PHASES), set(PHASES))
     for phase in PHASES:
         _number(path, f"models.{phase}", models[phase], integer=True)
+    raw_datasets = raw.get("datasets") or {}
+    if not isinstance(raw_datasets, dict):
+        raise _fail(path, "datasets", "expected a mapping of dataset name to its definition")
     datasets = {
-        name: _dataset(path, f"datasets.{name}", spec)
-        for name, spec in (raw.get("datasets") or {}).items()
+        name: _dataset(path, f"datasets.{name}", spec) for name, spec in raw_datasets.items()
     }
     defaults = {"delta": raw.get("delta", 1e-5)}
+    if not isinstance(raw["name"], str) or not raw["name"].strip():
+        raise _fail(path, "name", f"expected a non-empty name, got {raw['name']!r}")
+    device = raw.get("device", "auto")
+    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
+        raise _fail(path, "device", f"expected auto, cpu, cuda, cuda:N or mps, got {device!r}")
     if not isinstance(raw["tasks"], list) or not raw["tasks"]:
         raise _fail(path, "tasks", "expected a non-empty list of tasks")
     tasks, known, ids = [], {}, set()
     for t, task_raw in enumerate(raw["tasks"]):
         where = f"tasks[{t}]"
         task_raw = _mapping(path, where, task_raw, _TASK_KEYS, {"id", "scenarios"})
-        task_id = task_raw["id"]
+        task_id = _identifier(path, f"{where}.id", task_raw["id"])
+        for key in ("title", "description"):
+            if not isinstance(task_raw.get(key, ""), str):
+                raise _fail(path, f"{where}.{key}", f"expected text, got {task_raw[key]!r}")
         scenarios = []
         if not isinstance(task_raw["scenarios"], list) or not task_raw["scenarios"]:
             raise _fail(path, f"{where}.scenarios", "expected a non-empty list")
@@ -316,7 +425,9 @@ def parse_preset(raw: Any, path: Path) -> Preset:
             TaskSpec(
                 id=task_id, title=task_raw.get("title", task_id),
                 description=task_raw.get("description", ""), scenarios=tuple(scenarios),
-                disclose_training=bool(task_raw.get("disclose_training", False)),
+                disclose_training=_flag(
+                    path, f"{where}.disclose_training", task_raw.get("disclose_training", False)
+                ),
             )
         )  # fmt: skip
     if len({t.id for t in tasks}) != len(tasks):
@@ -324,9 +435,10 @@ def parse_preset(raw: Any, path: Path) -> Preset:
     return Preset(
         name=raw["name"], path=path, title=raw.get("title", raw["name"]),
         models={p: int(models[p]) for p in PHASES}, tasks=tuple(tasks),
-        device=raw.get("device", "auto"),
+        device=device,
         executor=_choice(path, "executor", raw.get("executor", "local"), EXECUTORS),
-        publish_data=bool(raw.get("publish_data", False)), datasets=datasets,
+        publish_data=_flag(path, "publish_data", raw.get("publish_data", False)),
+        datasets=datasets,
     )  # fmt: skip
 
 

@@ -87,6 +87,25 @@ def _write(tmp_path, mutate):
             lambda r: r["tasks"][0]["training"].update(optimizer="rmsprop"),
             "'rmsprop' is not one of",
         ),
+        (lambda r: r.update(datasets=["digits"]), "datasets: expected a mapping"),
+        (lambda r: r["tasks"][1]["training"].update(lr=None), "tasks[1].scenarios[0].training.lr"),
+        (lambda r: r["tasks"][0]["training"].update(epochs=None), "expected an integer, got None"),
+        (lambda r: r.update(publish_data="false"), "publish_data: expected true or false"),
+        (lambda r: r["tasks"][3].update(disclose_training="yes"), "expected true or false"),
+        (lambda r: r["tasks"][0].pop("n"), "missing required key 'n'"),
+        (lambda r: r["tasks"][0].update(n=1780), "exceeds the dataset size 1797"),
+        (lambda r: r["tasks"][1].update(m=2000), "smaller than m"),
+        (lambda r: r["tasks"][0]["model"].update(chanels=[1, 2, 3]), "unknown key 'chanels'"),
+        (lambda r: r["tasks"][0]["model"].update(channels=[8, 8]), "list of 3 widths"),
+        (lambda r: r["tasks"][1]["model"].update(arch="cnn"), "'cnn' models take image data"),
+        (
+            lambda r: r["tasks"][2]["model"]["public_pretraining"].pop("epochs"),
+            "public_pretraining: missing required key 'epochs'",
+        ),
+        (lambda r: r["datasets"]["sentiment"].update(label_noise=0.6), "must be below 0.5"),
+        (lambda r: r["tasks"][0].update(id="../image"), "expected an id of letters"),
+        (lambda r: r["tasks"][0]["scenarios"][0].update(id=5), "expected an id of letters"),
+        (lambda r: r.update(device="gpu"), "device: expected auto, cpu"),
     ],
 )
 def test_mistakes_name_the_file_and_the_key(tmp_path, mutate, message):
@@ -95,6 +114,28 @@ def test_mistakes_name_the_file_and_the_key(tmp_path, mutate, message):
         load_preset(path)
     assert str(path) in str(error.value) and message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_exponent_numbers_that_yaml_reads_as_text_are_accepted(tmp_path):
+    # PyYAML (YAML 1.1) reads 1e-5 as a string; organisers write δ that way all the time.
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        (ROOT / "presets" / "demo.yaml").read_text().replace("delta: 1.0e-5", "delta: 1e-5")
+    )
+    assert "delta: 1e-5" in path.read_text()
+    assert {s.delta for t in load_preset(path).tasks for s in t.scenarios} == {1e-5}
+
+
+def test_model_keys_are_the_architectures_constructor_arguments():
+    import inspect
+
+    from micokit.architectures import MicoCNN, MicoMLP
+
+    from generator.presets import MODEL_KEYS
+
+    for arch, module in (("cnn", MicoCNN), ("mlp", MicoMLP)):
+        parameters = set(inspect.signature(module.__init__).parameters) - {"self"}
+        assert MODEL_KEYS[arch] == parameters
 
 
 def test_missing_and_unparsable_presets(tmp_path):
