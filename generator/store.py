@@ -95,8 +95,12 @@ def config_key(scenario: ScenarioSpec, fingerprint: str) -> str:
     A finished model whose stored key differs from the current one is *stale*: the preset, the
     dataset or the generator changed since it was trained.
     """
+    settings = asdict(scenario)
+    del settings["label"]  # a leaderboard caption: renaming it must not retrain anything
+    if scenario.epsilon is None:
+        del settings["delta"]  # plain training never reads δ
     payload = {
-        "scenario": asdict(scenario),
+        "scenario": settings,
         "dataset": fingerprint,
         "code": __version__,
     }

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from generator.executors import run_tasks
+from generator.presets import load_preset
 from generator.ray_executor import default_chunk_size, plan_resources
 from generator.store import GenerationContext, ModelTask, find_stale
 
@@ -174,6 +175,21 @@ def test_changed_preset_reports_stale_models_and_keeps_them(tmp_path, inline_sto
 
     same = generate(store, "--executor", "local")  # the original preset: all current again
     assert f"0 trained, {MODELS} already finished, 0 failed" in same.stderr
+
+
+def test_relabelling_a_scenario_or_changing_delta_at_epsilon_infinity_keeps_models(
+    tmp_path, inline_store
+):
+    # Neither reaches a plain (ε = ∞) model's training, so neither may force a retrain.
+    text = TINY_PRESET.read_text()
+    old = "      - id: image_inf\n        epsilon: null\n"
+    assert old in text
+    edited = tmp_path / "tiny_relabelled.yaml"
+    edited.write_text(text.replace(old, old + "        label: Plain SGD\n        delta: 1.0e-6\n"))
+    assert load_preset(edited).task("image").scenario("image_inf").label == "Plain SGD"
+    context = GenerationContext(str(edited), str(inline_store), master_seed=TINY_MASTER_SEED)
+    tasks = [ModelTask("image", "image_inf", "dev", i) for i in range(2)]
+    assert find_stale(context, tasks) == {}
 
 
 def test_other_master_seed_makes_models_stale(tmp_path, inline_store):
