@@ -89,23 +89,26 @@ def all_tasks(
     return chosen
 
 
-def config_key(scenario: ScenarioSpec, fingerprint: str) -> str:
-    """A content hash of everything besides the seeds that determines a scenario's models.
+def _sha256_json(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
-    A finished model whose stored key differs from the current one is *stale*: the preset, the
-    dataset or the generator changed since it was trained.
+
+def config_parts(scenario: ScenarioSpec, fingerprint: str) -> dict[str, str]:
+    """Everything besides the seeds that determines a scenario's models, in three parts.
+
+    Kept apart (and stored apart in private.json) so that a stale model can be reported with
+    what changed: the preset's settings, the dataset, or the generator's version.
     """
     settings = asdict(scenario)
     del settings["label"]  # a leaderboard caption: renaming it must not retrain anything
     if scenario.epsilon is None:
         del settings["delta"]  # plain training never reads δ
-    payload = {
-        "scenario": settings,
-        "dataset": fingerprint,
-        "code": __version__,
-    }
-    blob = json.dumps(payload, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return {"settings": _sha256_json(settings), "dataset": fingerprint, "code": __version__}
+
+
+def config_key(parts: dict[str, str]) -> str:
+    """One hash of :func:`config_parts`: a finished model with another key is *stale*."""
+    return _sha256_json(parts)
 
 
 @lru_cache(maxsize=16)
@@ -115,16 +118,35 @@ def _fingerprint(spec: DatasetSpec, data_dir: str | None, pretrained: str | None
     return dataset_fingerprint(data)
 
 
-def current_config_key(scenario: ScenarioSpec, data_dir: str | None) -> str:
-    """The config key a model of ``scenario`` trained now would get."""
+def current_config(scenario: ScenarioSpec, data_dir: str | None) -> dict[str, str]:
+    """The config parts a model of ``scenario`` trained now would get."""
     fingerprint = _fingerprint(scenario.dataset, data_dir, scenario.model.get("pretrained"))
-    return config_key(scenario, fingerprint)
+    return config_parts(scenario, fingerprint)
 
 
-def stale_reason(context: GenerationContext, task: ModelTask, key: str) -> str | None:
+def current_config_key(scenario: ScenarioSpec, data_dir: str | None) -> str:
+    return config_key(current_config(scenario, data_dir))
+
+
+def _what_changed(stored: Any, current: dict[str, str]) -> str:
+    if not isinstance(stored, dict):  # written before the parts were kept
+        return "preset settings, dataset or generator version changed"
+    changes = []
+    if stored.get("settings") != current["settings"]:
+        changes.append("preset settings changed")
+    if stored.get("dataset") != current["dataset"]:
+        changes.append("dataset changed")
+    if stored.get("code") != current["code"]:
+        changes.append(f"generator version changed ({stored.get('code')} → {current['code']})")
+    return "; ".join(changes) or "configuration changed"
+
+
+def stale_reason(
+    context: GenerationContext, task: ModelTask, current: dict[str, str]
+) -> str | None:
     """Why the finished model of ``task`` no longer matches the configuration, or None if it does.
 
-    ``key`` is :func:`current_config_key` of the task's scenario. In master-seed mode the stored
+    ``current`` is :func:`current_config` of the task's scenario. In master-seed mode the stored
     seeds must also be the ones derived from the master secret: a model trained in secure mode
     or from another master secret cannot be reproduced from this one.
     """
@@ -133,8 +155,8 @@ def stale_reason(context: GenerationContext, task: ModelTask, key: str) -> str |
         private = json.loads((directory / "private.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "no readable private.json"
-    if private.get("config_key") != key:
-        return "preset section, dataset or code version changed"
+    if private.get("config_key") != config_key(current):
+        return _what_changed(private.get("config_parts"), current)
     if context.master_seed is None:
         return None
     if private.get("seed_mode") != "master":
@@ -163,13 +185,13 @@ def find_stale(context: GenerationContext, tasks: list[ModelTask]) -> dict[Model
     if not finished:
         return {}
     preset = load_preset(context.preset_path)
-    keys: dict[tuple[str, str], str] = {}
+    configs: dict[tuple[str, str], dict[str, str]] = {}
     stale = {}
     for task in finished:
-        if (task.task, task.scenario) not in keys:
+        if (task.task, task.scenario) not in configs:
             scenario = preset.task(task.task).scenario(task.scenario)
-            keys[task.task, task.scenario] = current_config_key(scenario, context.data_dir)
-        reason = stale_reason(context, task, keys[task.task, task.scenario])
+            configs[task.task, task.scenario] = current_config(scenario, context.data_dir)
+        reason = stale_reason(context, task, configs[task.task, task.scenario])
         if reason:
             stale[task] = reason
     return stale
@@ -254,8 +276,9 @@ def run_model_task(context: GenerationContext, task: ModelTask) -> str:
     preset = load_preset(context.preset_path)
     scenario = preset.task(task.task).scenario(task.scenario)
     replacing = False
+    config = current_config(scenario, context.data_dir)
     if is_finished(final):
-        if stale_reason(context, task, current_config_key(scenario, context.data_dir)) is None:
+        if stale_reason(context, task, config) is None:
             return "skipped"
         if not context.retrain_stale:
             return "stale"
@@ -289,7 +312,8 @@ def run_model_task(context: GenerationContext, task: ModelTask) -> str:
         }  # fmt: skip
         write_json(tmp / "metadata.json", metadata)
         private = {
-            "config_key": current_config_key(scenario, context.data_dir),
+            "config_key": config_key(config),
+            "config_parts": config,
             "seed_mode": "master" if context.master_seed else "secure",
             # Secure mode keeps no training seed at all: nobody can replay the DP noise.
             "training_seed": training_seed if context.master_seed else None,

@@ -169,7 +169,7 @@ def test_changed_preset_reports_stale_models_and_keeps_them(tmp_path, inline_sto
     result = generate(store, "--executor", "local", preset=edited_preset(tmp_path), check=False)
     assert result.returncode == 1
     assert "0 trained, 0 already finished, 0 failed" in result.stderr
-    assert "stale: image/image_inf/dev/model_0: preset section" in result.stderr
+    assert "stale: image/image_inf/dev/model_0: preset settings changed" in result.stderr
     assert f"{MODELS} finished model(s) are stale and were not reused" in result.stderr
     assert snapshot(store) == before, "a stale model was touched"
 
@@ -190,6 +190,21 @@ def test_relabelling_a_scenario_or_changing_delta_at_epsilon_infinity_keeps_mode
     context = GenerationContext(str(edited), str(inline_store), master_seed=TINY_MASTER_SEED)
     tasks = [ModelTask("image", "image_inf", "dev", i) for i in range(2)]
     assert find_stale(context, tasks) == {}
+
+
+def test_stale_models_say_whether_the_dataset_or_the_generator_version_changed(
+    inline_store, monkeypatch
+):
+    import generator.store as store
+
+    context = GenerationContext(str(TINY_PRESET), str(inline_store), master_seed=TINY_MASTER_SEED)
+    tasks = [ModelTask("image", "image_inf", "dev", 0)]
+    monkeypatch.setattr(store, "_fingerprint", lambda *args: "another dataset")
+    assert find_stale(context, tasks) == {tasks[0]: "dataset changed"}
+    monkeypatch.undo()
+    monkeypatch.setattr(store, "__version__", "99.0")
+    (reason,) = find_stale(context, tasks).values()
+    assert reason.startswith("generator version changed (") and reason.endswith(" → 99.0)")
 
 
 def test_other_master_seed_makes_models_stale(tmp_path, inline_store):
