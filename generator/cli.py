@@ -10,12 +10,15 @@ import argparse
 import os
 import sys
 import time
+from itertools import combinations
 from pathlib import Path
 
+from micokit.errors import MicokitError
+
 from .datasets import DatasetError, check_available
-from .export import ExportError, export_public, export_reference
-from .presets import PHASES, Preset, PresetError, load_preset
-from .store import GenerationContext, all_tasks, sweep_partial
+from .export import ExportError, export_public, export_reference, model_tasks, verify_store
+from .presets import DEVICE_PATTERN, PHASES, Preset, PresetError, load_preset
+from .store import GenerationContext, all_tasks, find_stale, sweep_partial
 
 MASTER_SEED_ENV = "MICO_MASTER_SEED"
 
@@ -35,8 +38,11 @@ def parse_range(value: str | None) -> set[int] | None:
     chosen: set[int] = set()
     try:
         for part in value.split(","):
-            low, _, high = part.partition("-")
-            chosen.update(range(int(low), int(high or low) + 1))
+            low, dash, high = part.partition("-")
+            first, last = int(low), int(high if dash else low)
+            if first < 0 or last < first:
+                raise ValueError
+            chosen.update(range(first, last + 1))
     except ValueError:
         raise UsageError(f"--models {value!r}: expected indices like 0-3,7") from None
     return chosen
@@ -48,11 +54,20 @@ def read_master_seed(args: argparse.Namespace) -> str | None:
         path = Path(args.master_seed_file)
         if not path.exists() or path.is_dir():
             raise UsageError(f"{path}: master seed file not found")
-        secret = path.read_text(encoding="utf-8").strip()
+        try:
+            secret = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"{path}: cannot read the master seed ({error})") from None
         if not secret:
             raise UsageError(f"{path}: master seed file is empty")
         return secret
-    return os.environ.get(MASTER_SEED_ENV) or None
+    if MASTER_SEED_ENV not in os.environ:
+        return None
+    secret = os.environ[MASTER_SEED_ENV].strip()
+    if not secret:
+        # Set but blank is a broken secret store, not a request for secure mode.
+        raise UsageError(f"${MASTER_SEED_ENV} is set but empty; unset it for secure mode")
+    return secret
 
 
 def _check_choices(preset: Preset, tasks, scenarios, phases) -> None:
@@ -71,7 +86,14 @@ def _check_choices(preset: Preset, tasks, scenarios, phases) -> None:
 
 
 def preflight(preset: Preset, data_dir: Path | None, tasks) -> None:
-    """Check every dataset and pretrained model the chosen tasks need, before training anything."""
+    """Check every dataset and pretrained model the chosen tasks need, before training anything.
+
+    Each dataset is loaded once here: a malformed file then stops the run with one line, instead
+    of failing (and being retried) in every model, and n + m is checked against its real size.
+    """
+    from .datasets import load_dataset, resolve_model_path
+    from .splits import check_sizes
+
     for task in preset.tasks:
         if tasks and task.id not in tasks:
             continue
@@ -79,13 +101,70 @@ def preflight(preset: Preset, data_dir: Path | None, tasks) -> None:
             check_available(scenario.dataset, data_dir)
             pretrained = scenario.model.get("pretrained")
             if pretrained:
-                from .datasets import resolve_model_path
-
                 path = resolve_model_path(pretrained, data_dir)
                 if not (path / "config.json").is_file():
                     raise DatasetError(
                         f"{path}: no config.json; expected a local copy of {pretrained!r} (save_pretrained layout)"
                     )
+            size = len(load_dataset(scenario.dataset, data_dir, scenario.model))
+            try:
+                check_sizes(size, scenario.n, scenario.m)
+            except ValueError as error:
+                raise DatasetError(f"{preset.path}: scenario {scenario.id}: {error}") from None
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this machine cannot use before any model trains on it."""
+    if not DEVICE_PATTERN.fullmatch(device):
+        raise UsageError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
+    if device.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            raise UsageError(f"--device {device!r}: this machine has {count} CUDA device(s)")
+
+
+def check_writable(store: Path) -> None:
+    """Create the store and write to it once, so that no model trains into an unusable path."""
+    if store.exists() and not store.is_dir():
+        raise UsageError(f"{store}: not a folder (the store)")
+    probe = store / f".tmp-probe-{os.getpid()}"
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"{store}: cannot write the store ({error.strerror})") from None
+
+
+def check_separate(**folders: Path) -> None:
+    """Output folders must not overlap the store or each other.
+
+    ``export`` replaces whole task folders: a public tree written into the store would delete
+    private files, and reference data written into the public tree would ship the dev/final
+    solutions to participants.
+    """
+    resolved = {name: path.resolve() for name, path in folders.items()}
+    for (a, path_a), (b, path_b) in combinations(resolved.items(), 2):
+        if path_a == path_b or path_a.is_relative_to(path_b) or path_b.is_relative_to(path_a):
+            raise UsageError(
+                f"{folders[a]}: the {a} folder overlaps the {b} folder {folders[b]}; "
+                "use separate folders"
+            )
+
+
+def check_chosen(preset: Preset, chosen, models: set[int] | None) -> None:
+    if models is not None:
+        largest = max(preset.models.values())
+        if max(models) >= largest:
+            raise UsageError(
+                f"--models: index {max(models)} does not exist (the preset has at most "
+                f"{largest} models per phase, numbered from 0)"
+            )
+    if not chosen:
+        raise UsageError("the chosen tasks, scenarios, phases and models select no model")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -98,15 +177,20 @@ def generate(preset: Preset, args: argparse.Namespace) -> bool:
 
     tasks, scenarios, phases = _csv(args.tasks), _csv(args.scenarios), _csv(args.phases)
     _check_choices(preset, tasks, scenarios, phases)
+    models = parse_range(args.models)
+    chosen = all_tasks(preset, tasks, scenarios, phases, models)
+    check_chosen(preset, chosen, models)
+    master_seed = read_master_seed(args)
+    check_device(args.device or preset.device)
     data_dir = Path(args.data_dir) if args.data_dir else None
     preflight(preset, data_dir, tasks)
     store = Path(args.store)
-    chosen = all_tasks(preset, tasks, scenarios, phases, parse_range(args.models))
+    check_writable(store)
     for leftover in sweep_partial(store, chosen):
         print(f"removed partial model directory {leftover}", file=sys.stderr)
     context = GenerationContext(
         preset_path=str(preset.path), store=str(store), data_dir=str(data_dir) if data_dir else None,
-        master_seed=read_master_seed(args), device=args.device or preset.device,
+        master_seed=master_seed, device=args.device or preset.device,
         show_progress=not args.quiet and (args.executor == "inline" or args.workers == 1),
         retrain_stale=args.retrain_stale,
     )  # fmt: skip
@@ -134,11 +218,30 @@ def generate(preset: Preset, args: argparse.Namespace) -> bool:
     return summary.ok
 
 
+def verify_for_export(preset: Preset, store: Path, data_dir: Path | None, tasks) -> None:
+    """Every chosen task's models complete, intact and current, before anything is written."""
+    for task_id in tasks:
+        verify_store(preset, preset.task(task_id), store)
+    context = GenerationContext(
+        str(preset.path), str(store), str(data_dir) if data_dir else None, master_seed=None
+    )
+    models = [m for task_id in tasks for m in model_tasks(preset, preset.task(task_id))]
+    stale = find_stale(context, models)
+    if stale:
+        first, reason = next(iter(stale.items()))
+        raise ExportError(
+            f"{store}: {len(stale)} model(s) no longer match the preset (first: {first}: "
+            f"{reason}); run 'python -m generator generate --retrain-stale'"
+        )
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     preset = load_preset(args.preset)
     tasks = _csv(args.tasks) or [t.id for t in preset.tasks]
     _check_choices(preset, tasks, None, None)
     store, data_dir = Path(args.store), Path(args.data_dir) if args.data_dir else None
+    check_separate(store=store, public=Path(args.public), reference=Path(args.reference))
+    verify_for_export(preset, store, data_dir, tasks)
     for task_id in tasks:
         task = preset.task(task_id)
         public = export_public(preset, task, store, Path(args.public), data_dir)
@@ -153,6 +256,12 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     from .report import build_report
 
     preset = load_preset(args.preset)
+    check_separate(
+        store=Path(args.store), public=Path(args.public), reference=Path(args.reference),
+        out=Path(args.out),
+    )  # fmt: skip
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"{args.out}: not a folder (bundle output)")
     timings = {}
     started = time.perf_counter()
     for name in ("tasks", "scenarios", "phases", "models"):
@@ -168,6 +277,8 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else None
     public, reference = Path(args.public), Path(args.reference)
     out.mkdir(parents=True, exist_ok=True)
+    for task in preset.tasks:  # all checked before any task's bundles are rewritten
+        verify_store(preset, task, store)
     for task in preset.tasks:
         step = time.perf_counter()
         export_public(preset, task, store, public, data_dir)
@@ -208,12 +319,34 @@ def cmd_status(args: argparse.Namespace) -> int:
     from .status import store_status
 
     preset = load_preset(args.preset)
+    store = Path(args.store)
+    if store.exists() and not store.is_dir():
+        raise UsageError(f"{store}: not a folder (the store)")
+    if not store.exists():
+        print(f"note: {store} does not exist yet; nothing is generated", file=sys.stderr)
     print(
         store_status(
             preset, Path(args.store), Path(args.data_dir) if args.data_dir else None, args.stale
         )
     )
     return 0
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,8 +368,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--executor", choices=("inline", "local", "ray"), help="default: the preset's"
         )
-        p.add_argument("--workers", type=int, help="local pool size (default: CPU cores or GPUs)")
-        p.add_argument("--retries", type=int, default=2, help="extra attempts after a worker dies")
+        p.add_argument(
+            "--workers", type=_positive, help="local pool size (default: CPU cores or GPUs)"
+        )
+        p.add_argument(
+            "--retries",
+            type=_non_negative,
+            default=2,
+            help="extra attempts after a worker dies",
+        )
         p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the preset's)")
         p.add_argument(
             "--ray-address", help="address of an existing Ray cluster (default: start a local one)"
@@ -254,11 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--models-per-gpu",
-            type=int,
+            type=_positive,
             default=1,
             help="small models sharing one GPU (default: 1)",
         )
-        p.add_argument("--chunk-size", type=int, help="models per Ray task (default: automatic)")
+        p.add_argument(
+            "--chunk-size", type=_positive, help="models per Ray task (default: automatic)"
+        )
 
     gen = sub.add_parser(
         "generate", help="train every model of the preset that is not finished yet"
@@ -320,8 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (PresetError, DatasetError, ExportError, UsageError, FileNotFoundError) as error:
+    except (PresetError, DatasetError, ExportError, UsageError, MicokitError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an output folder that is a file, a full disk, no permission
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

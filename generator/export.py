@@ -92,6 +92,76 @@ def check_complete(preset: Preset, task: TaskSpec, store: Path) -> None:
         )
 
 
+REGENERATE = "delete the model's folder and run 'python -m generator generate' again"
+
+
+def verify_store(preset: Preset, task: TaskSpec, store: Path) -> None:
+    """Check every model of ``task`` before anything is written from it.
+
+    The store is only ever written atomically, so damage comes from outside (a copy cut short,
+    a hand edit, a full disk on another tool); exporting it would ship broken weights or a
+    reference that disagrees with the manifest, which participants would discover first.
+    """
+    check_complete(preset, task, store)
+    for model in model_tasks(preset, task):
+        scenario = task.scenario(model.scenario)
+        _verify_model(
+            model.path(store), model.phase, scenario.n, scenario.m, task.disclose_training
+        )
+
+
+def _verify_model(path: Path, phase: str, n: int, m: int, disclose_training: bool) -> None:
+    needed = {"metadata.json", "solution.csv", "challenge_indices.csv", *PUBLIC_FILES[phase]}
+    if disclose_training:
+        needed |= {"training_indices.csv", *DISCLOSED_TRAINING_FILES}
+    for name in sorted(needed):
+        if not (path / name).is_file():
+            raise ExportError(f"{path / name}: missing; {REGENERATE}")
+    try:
+        metadata = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ExportError(f"{path / 'metadata.json'}: not valid JSON; {REGENERATE}") from None
+    trained = (metadata.get("n"), metadata.get("m")) if isinstance(metadata, dict) else None
+    if trained != (n, m):
+        raise ExportError(
+            f"{path}: trained with (n, m) = {trained}, the preset says ({n}, {m}); {REGENERATE}"
+        )
+    expected = {
+        "solution.csv": (_is_solution, f"{2 * m} lines of 0/1, {m} of them 1"),
+        "challenge_indices.csv": (_is_indices, f"{2 * m} distinct indices"),
+    }
+    for name, (check, what) in expected.items():
+        try:
+            values = read_lines(path / name)
+        except (ValueError, UnicodeDecodeError):
+            values = None
+        if values is None or len(values) != 2 * m or not check(values, m):
+            raise ExportError(f"{path / name}: expected {what}; {REGENERATE}")
+    _verify_weights(path)
+
+
+def _is_solution(values: np.ndarray, m: int) -> bool:
+    return bool(np.isin(values, (0, 1)).all() and values.sum() == m)
+
+
+def _is_indices(values: np.ndarray, m: int) -> bool:
+    return bool((values >= 0).all() and len(np.unique(values)) == len(values))
+
+
+def _verify_weights(path: Path) -> None:
+    from safetensors import SafetensorError, safe_open
+
+    weights = path / WEIGHTS_FILE
+    if (path / WEIGHTS_DIR).is_dir():
+        weights = path / WEIGHTS_DIR / "model.safetensors"
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            handle.keys()
+    except (OSError, SafetensorError) as error:
+        problem = "missing" if not weights.is_file() else f"unreadable ({error})"
+        raise ExportError(f"{weights}: {problem}; {REGENERATE}") from None
+
+
 def task_manifest(preset: Preset, task: TaskSpec, store: Path) -> dict[str, Any]:
     """The public description of a task: scenarios in order, privacy levels, architectures, models."""
     scenarios = []

@@ -445,7 +445,7 @@ def parse_preset(raw: Any, path: Path) -> Preset:
 def load_preset(name_or_path: str | Path) -> Preset:
     """Load ``presets/<name>.yaml`` (or an explicit path) and validate it."""
     path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
+    if path.suffix not in (".yaml", ".yml") and not path.is_file():
         path = PRESET_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise PresetError(f"{path}: preset file not found")
@@ -453,4 +453,6 @@ def load_preset(name_or_path: str | Path) -> Preset:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise PresetError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PresetError(f"{path}: cannot read the preset ({error})") from None
     return parse_preset(raw, path)

@@ -319,7 +319,9 @@ def run_model_task(context: GenerationContext, task: ModelTask) -> str:
             "training_seed": training_seed if context.master_seed else None,
         }
         write_json(tmp / "private.json", private)
-        if replacing:
+        # A folder under the final name without metadata.json was damaged by hand (the store
+        # itself only ever renames complete models into place): replace it like a stale one.
+        if replacing or (final.exists() and not is_finished(final)):
             _swap_in(tmp, final)
         else:
             os.rename(tmp, final)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from .conftest import TINY_PRESET, run_generator
@@ -29,6 +31,25 @@ from .conftest import TINY_PRESET, run_generator
             ["export", "--preset", str(TINY_PRESET), "--store", "/nonexistent/store"],
             "not generated yet",
         ),
+        (["generate", "--preset", str(TINY_PRESET), "--models", "5-2"], "expected indices"),
+        (["generate", "--preset", str(TINY_PRESET), "--models", "7"], "index 7 does not exist"),
+        (["generate", "--preset", str(TINY_PRESET), "--device", "tpu"], "--device 'tpu'"),
+        (["generate", "--preset", str(TINY_PRESET), "--device", "cuda:64"], "CUDA device(s)"),
+        (
+            # Reference data written into the public tree would ship dev/final solutions.
+            [
+                "export",
+                "--preset",
+                str(TINY_PRESET),
+                "--store",
+                "/nonexistent/store",
+                "--public",
+                "/tmp/out",
+                "--reference",
+                "/tmp/out/ref",
+            ],
+            "the public folder overlaps the reference folder",
+        ),  # fmt: skip
     ],
 )
 def test_bad_input_fails_with_one_line(tmp_path, args, message):
@@ -49,3 +70,70 @@ def test_status_counts_models(tiny_store):
     )
     assert "84/84 models finished" in result.stdout
     assert "tabular/tabular_lo" in result.stdout
+
+
+def test_a_blank_master_seed_variable_is_refused_not_taken_for_secure_mode(tmp_path):
+    result = run_generator(
+        "generate", "--preset", str(TINY_PRESET), "--store", str(tmp_path / "s"),
+        env_extra={"MICO_MASTER_SEED": "  "}, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2 and "MICO_MASTER_SEED is set but empty" in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_store_path_that_is_a_file_fails_before_training(tmp_path):
+    store = tmp_path / "store"
+    store.write_text("not a folder")
+    result = run_generator(
+        "generate", "--preset", str(TINY_PRESET), "--store", str(store), check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {store}: not a folder (the store)"
+
+
+MODEL = "tabular/tabular_inf/dev/model_1"
+
+
+def _truncate(path, size):
+    with open(path, "r+b") as handle:
+        handle.truncate(size)
+
+
+@pytest.mark.parametrize(
+    "damage,file,problem",
+    [
+        (lambda m: (m / "metadata.json").write_text("{bad"), "metadata.json", "not valid JSON"),
+        (lambda m: (m / "solution.csv").unlink(), "solution.csv", "missing"),
+        (lambda m: _truncate(m / "solution.csv", 6), "solution.csv", "lines of 0/1"),
+        (lambda m: _truncate(m / "model.safetensors", 100), "model.safetensors", "unreadable"),
+        (lambda m: (m / "seed_challenge").unlink(), "seed_challenge", "missing"),
+    ],
+)
+def test_export_of_a_damaged_store_names_the_file_and_writes_nothing(
+    tmp_path, tiny_store, damage, file, problem
+):
+    store = tmp_path / "store"
+    shutil.copytree(tiny_store, store)
+    damage(store / MODEL)
+    public, reference = tmp_path / "public", tmp_path / "reference"
+    result = run_generator(
+        "export", "--preset", str(TINY_PRESET), "--store", str(store),
+        "--public", str(public), "--reference", str(reference), check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {store / MODEL / file}: ") and problem in line
+    assert "run 'python -m generator generate' again" in line
+    assert not public.exists() and not reference.exists()
+
+
+def test_a_model_folder_damaged_by_hand_is_rebuilt_by_generate(tmp_path, tiny_store):
+    store = tmp_path / "store"
+    shutil.copytree(tiny_store, store)
+    (store / MODEL / "metadata.json").unlink()
+    result = run_generator(
+        "generate", "--preset", str(TINY_PRESET), "--store", str(store), "--tasks", "tabular",
+        "--executor", "inline", "--quiet",
+    )  # fmt: skip
+    assert "1 trained" in result.stderr and "0 failed" in result.stderr
+    assert (store / MODEL / "metadata.json").is_file()
