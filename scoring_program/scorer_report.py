@@ -126,7 +126,9 @@ def _method_notes() -> str:
         html.escape(metrics.EPS_METHOD),
         (
             "Metrics pool all challenge points of all models of a scenario in the scored "
-            "phase. The ROC plots show TPR@FPR on fixed FPR grids, not the per-point staircase."
+            "phase. The ROC plots show TPR@FPR on coarse fixed FPR grids (consecutive FPRs at "
+            f"least {metrics.PLOT_MIN_NEGATIVES} non-members apart), not the per-point "
+            "staircase, so that they cannot reveal the label of single points."
         ),
     ]
     return "<ul>\n" + "\n".join(f"<li>{note}</li>" for note in notes) + "\n</ul>"
@@ -308,7 +310,7 @@ def roc_svg(roc: metrics.Roc, title: str, tpr_marked: float) -> str:
     """
     lin_x, lin_y, log_x, log_y = metrics.roc_plot_points(roc)
     floor = float(log_x[0])
-    decades = [10.0**e for e in range(int(round(math.log10(floor))), 1)]
+    decades = [10.0**e for e in range(math.ceil(math.log10(floor) - 1e-9), 1)]
     linear = _Axes(_LEFT, 0.0, log=False)
     loglog = _Axes(_PANEL_W + _LEFT, floor, log=True)
     parts = [

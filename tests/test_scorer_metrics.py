@@ -323,18 +323,38 @@ def test_score_keys_keep_micos_names_in_manifest_order():
     assert S.score_keys(1)[-1] == S.RANKING_KEY
 
 
-def test_plotted_roc_is_a_fixed_grid_of_tpr_at_fpr_values():
-    """The plots never show the per-point staircase, whatever the number of points."""
+def test_plotted_roc_is_a_coarse_grid_of_tpr_at_fpr_values():
+    """The plots never resolve single points: plotted FPRs are 20 non-members apart or more."""
     rng = np.random.default_rng(3)
-    for n in (50, 5000):
+    for n in (50, 400, 20000):
         labels = rng.integers(0, 2, n)
         labels[:2] = (0, 1)
         scores = rng.uniform(size=n)
         roc = M.roc_counts(labels, scores)
         lin_x, lin_y, log_x, log_y = M.roc_plot_points(roc)
-        assert lin_x.size == 101 and log_x.size == 61 and log_x[0] == pytest.approx(0.001)
+        step = M.PLOT_MIN_NEGATIVES / roc.num_neg
+        for grid in (lin_x, log_x):
+            assert grid.size >= 1 and np.all(np.diff(grid) >= step * (1 - 1e-9))
+        assert log_x[0] == pytest.approx(min(max(0.001, step), 1.0))
+        assert lin_x.size <= 101 and log_x.size <= 61
         expected = [S.tpr_at_fpr(labels, scores, a) for a in log_x]
         np.testing.assert_array_equal(log_y, expected)
+    assert lin_x.size == 101 and log_x[0] == pytest.approx(20 / roc.num_neg)  # ~10,000 negatives
+
+
+def test_plots_of_a_demo_sized_phase_do_not_reveal_labels():
+    # 200 non-members, as in the demo's dev phase: the participant ranks their points and reads
+    # the plotted TPRs; between two plotted FPRs lie at least 20 non-members, so no plotted
+    # step isolates one point, and the member counts between steps are all the page tells.
+    rng = np.random.default_rng(11)
+    labels = np.array([0] * 200 + [1] * 200)
+    scores = rng.uniform(size=400) + 0.3 * labels
+    roc = M.roc_counts(labels, scores)
+    lin_x, _, log_x, _ = M.roc_plot_points(roc)
+    for grid in (lin_x, log_x):
+        negatives = np.round(np.asarray(grid) * 200)
+        assert np.all(np.diff(negatives) >= 20)
+    assert len(lin_x) <= 11 and len(log_x) <= 11
 
 
 def _svg_curves(svg):
@@ -348,7 +368,7 @@ def test_roc_svg_draws_linear_and_log_log_charts_on_the_fixed_grids():
     """Two square charts per scenario; the curves have the grid sizes whatever the points."""
     rng = np.random.default_rng(5)
     report = S.report
-    for n in (40, 20000):
+    for n in (400, 20000):
         labels = rng.integers(0, 2, n)
         labels[:2] = (0, 1)
         scores = rng.normal(size=n) + 1.5 * labels
@@ -364,11 +384,12 @@ def test_roc_svg_draws_linear_and_log_log_charts_on_the_fixed_grids():
         assert "&lt;eps&gt; &amp; co" in svg and "<eps>" not in svg
         assert {"linear", "log-log", "false positive rate", "true positive rate"} <= set(texts)
         assert {"0", "0.2", "0.4", "0.6", "0.8", "1"} <= set(texts)  # linear ticks
-        assert {"0.001", "0.01", "0.1"} <= set(texts)  # log-log decade ticks
+        assert {"0.1", "1"} <= set(texts)  # log-log decade ticks (above the grid's floor)
         assert f"TPR@0.1 = {marked:.4f}" in texts
-        # Grid samples only: 101 linear points, at most 61 (+1 edge crossing) log points,
-        # never one point per challenge point, and never a vertical step (x always grows).
-        assert len(lin) == 101 and len(log) <= 62
+        # Grid samples only: the coarse grids of roc_plot_points (+1 edge crossing), never
+        # one point per challenge point, and never a vertical step (x always grows).
+        lin_x, _, log_x, _ = M.roc_plot_points(roc)
+        assert len(lin) == len(lin_x) and len(log) <= len(log_x) + 1
         assert np.all(np.diff(lin[:, 0]) > 0) and np.all(np.diff(log[:, 0]) > 0)
         # Both charts are square and share the size; the curves stay inside them.
         rects = [r for r in root.iter("rect") if r.get("fill") == "none"]
