@@ -296,6 +296,12 @@ def parse_values(data: bytes, echo: bool = True) -> np.ndarray:
     count = _count_tokens(text)
     if count == 0:
         raise ValueError("the file is empty (no values)")
+    lines = _count_lines(text)
+    if lines > 1 and lines != count:
+        # Two columns of 50 rows would otherwise be read as 100 interleaved values.
+        raise ValueError(
+            f"{count} values on {lines} lines: write one value per line (or all on one line)"
+        )
     if text.translate(None, _ALLOWED):
         return _slow_parse(text, echo)
     try:
@@ -325,6 +331,25 @@ def parse_binary(data: bytes) -> np.ndarray | None:
     if digits.size == 0 or digits.size != _count_tokens(text):
         return None
     return digits == 49
+
+
+def _count_lines(text: bytes) -> int:
+    """Lines holding at least one value (blank lines do not count), in chunks like tokens."""
+    buf = np.frombuffer(text, dtype=np.uint8)
+    lines = 0
+    after_newline = True  # the start of the file counts as the start of a line
+    for start in range(0, buf.size, _CHUNK):
+        visible = buf[start : start + _CHUNK]
+        visible = visible[visible != 32]
+        if visible.size == 0:
+            continue
+        newline = visible == 10
+        first = ~newline
+        first[1:] &= newline[:-1]
+        first[0] &= after_newline
+        lines += int(np.count_nonzero(first))
+        after_newline = bool(newline[-1])
+    return lines
 
 
 def _count_tokens(text: bytes) -> int:

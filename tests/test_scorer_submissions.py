@@ -249,6 +249,9 @@ def _bad_file(case, ref, data):
         (b"1e400\n" + b"0.5\n" * 19, "value #1 is infinite; scores must be finite"),
         (b"0.5\n" * 19 + b"1.5\n", "1 values are outside [0, 1]; the first is value #20 = 1.5"),
         (b"-0.1\n" * 20, "20 values are outside [0, 1]; the first is value #1 = -0.1"),
+        # Two columns would be read as interleaved values of one model: refused, not guessed.
+        (b"0.5,0.5\n" * 10, "20 values on 10 lines: write one value per line"),
+        (b"0.5 0.5\n" * 10, "20 values on 10 lines"),
     ],
 )
 def test_bad_prediction_files_are_rejected_with_what_was_expected(case, ref, data, expected):
