@@ -153,14 +153,27 @@ def _parse_args(argv: list[str]) -> tuple[str, str, str | None, bool]:
     return res, ref, args.output, args.no_plots
 
 
+class OutputError(ScoringError):
+    """The output folder cannot take the scores: the caller's mistake, not the scorer's."""
+
+    prefix = "output error"
+    exit_code = EXIT_USAGE
+
+
 def _run(submission: str, reference: str, output_dir: str | None, no_plots: bool) -> int:
+    if output_dir is not None and os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise OutputError([f"{output_dir}: not a folder"])
     if output_dir is not None and os.path.isdir(output_dir):
         report.remove_outputs(output_dir)
     result = score_submission(submission, reference)
     for warning in result.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     if output_dir is not None:
-        report.write_outputs(output_dir, output_contents(result, plots=not no_plots))
+        try:
+            report.write_outputs(output_dir, output_contents(result, plots=not no_plots))
+        except OSError as exc:
+            problem = f"{output_dir}: cannot write the scores ({exc.strerror or exc})"
+            raise OutputError([problem]) from None
     ref = result.reference
     sys.stdout.write(
         f"scored task {ref.task}, phase {ref.phase} ({len(ref.scenarios)} scenarios)\n"

@@ -618,3 +618,12 @@ def test_nothing_printed_or_written_reveals_a_label(case, ref, capsys, tmp_path)
         assert solution.strip() not in out + err
         assert all(solution.strip().encode() not in data for data in written)
     assert outputs[0] == outputs[1]
+
+
+def test_an_output_path_that_is_a_file_is_a_usage_error(case, ref, tmp_path, capsys):
+    output = tmp_path / "scores"
+    output.write_text("not a folder")
+    submission = str(case.write_zip(case.files()))
+    status = S.main(["--submission", submission, "--reference", ref, "--output", str(output)])
+    assert status == 4
+    assert capsys.readouterr().err == f"output error: {output}: not a folder\n"
