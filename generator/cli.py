@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from itertools import combinations
@@ -470,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        # A second Ctrl-C would interrupt the pool's exit hooks and print their traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print(
             "interrupted: finished models are kept; run the same command again to resume",
             file=sys.stderr,
