@@ -7,6 +7,8 @@ Architecture parameters live in the preset and are published in each task's ``ma
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -79,3 +81,36 @@ def build_model(arch: dict[str, Any]) -> nn.Module:
     if arch["arch"] == "mlp":
         return MicoMLP(**params)
     raise ValueError(f"build_model handles 'cnn' and 'mlp', not {arch['arch']!r}")
+
+
+ROBERTA_LABELS = 2  # the generator trains binary sentiment classifiers
+
+
+def _param(module: type[nn.Module], arch: Mapping[str, Any], name: str) -> Any:
+    """An architecture parameter, or the constructor's default when the record omits it."""
+    return arch.get(name, inspect.signature(module).parameters[name].default)
+
+
+def input_shape(arch: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """Shape of one input point (C×H×W for the CNN, F for the MLP); None for text models.
+
+    Read from the same defaults the constructors use, so that a dataset can be checked
+    against a manifest's architecture before any model is built.
+    """
+    if arch.get("arch") == "cnn":
+        size = _param(MicoCNN, arch, "image_size")
+        return (_param(MicoCNN, arch, "in_channels"), size, size)
+    if arch.get("arch") == "mlp":
+        return (_param(MicoMLP, arch, "in_features"),)
+    return None
+
+
+def num_classes(arch: Mapping[str, Any]) -> Any:
+    """How many classes the architecture's logits have; None for an architecture unknown here."""
+    if arch.get("arch") == "cnn":
+        return _param(MicoCNN, arch, "num_classes")
+    if arch.get("arch") == "mlp":
+        return _param(MicoMLP, arch, "num_classes")
+    if arch.get("arch") == "roberta":
+        return ROBERTA_LABELS
+    return None

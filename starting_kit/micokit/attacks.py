@@ -37,10 +37,12 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from .loading import EVAL_BATCH, Scenario, Task, read_indices
+from .errors import DataError, OptionError
+from .loading import EVAL_BATCH, Scenario, Task, first_line, read_indices
 from .submission import load_scorer
 
 ATTACKS = ("loss", "lira")
+VARIANCES = ("auto", "global", "per_point")
 PER_POINT_MIN_SHADOWS = 32  # below this many out-shadows, per-point variances are too noisy
 MIN_STD = 1e-3
 MAX_SHRINKAGE = 1e6
@@ -92,15 +94,18 @@ def compute_signals(
     """Load each model once and compute the φ values the attacks need.
 
     ``train`` models are always targets (for self-scoring); with ``shadows=True`` they are also
-    run on the union of every target's challenge points, for LiRA.
+    run on the union of every target's challenge points, for LiRA. Every index file is read
+    and checked before the first model loads, so damaged data fails at once, by name.
     """
     scenario = task.scenario(scenario)
     phases = list(dict.fromkeys(["train", *phases]))
     refs = [ref for phase in phases for ref in task.models(scenario, phase)]
+    dataset = task.dataset(scenario)
+    for ref in refs:
+        ref.check(training=shadows)
     union = np.unique(np.concatenate([ref.challenge_indices for ref in refs]))
     columns = {(r.phase, r.name): np.searchsorted(union, r.challenge_indices) for r in refs}
     signals = ScenarioSignals(scenario, {}, columns, {}, union)
-    dataset = task.dataset(scenario)
     union_points = dataset.points(union) if shadows else None
     union_labels = torch.as_tensor(dataset.labels[union])
     shadow_rows, in_rows = [], []
@@ -185,8 +190,7 @@ def fit_gaussians(
     make raw means noisy); a point without out- (in-) shadows uses its in- (out-) shadows
     shifted by the average in/out gap, or else the global mean.
     """
-    if variance not in ("auto", "global", "per_point"):
-        raise ValueError(f"variance must be 'auto', 'global' or 'per_point', not {variance!r}")
+    check_variance(variance)
     n_out, raw_out, sq_out = _moments(phi, ~trained)
     n_in, raw_in, sq_in = _moments(phi, trained)
     global_out = float(phi[~trained].mean()) if (~trained).any() else 0.0
@@ -213,6 +217,12 @@ def fit_gaussians(
     return _Gaussians(mean_out, np.maximum(std_out, MIN_STD), mean_in, np.maximum(std_in, MIN_STD))
 
 
+def check_variance(variance: str) -> None:
+    """OptionError unless ``variance`` is one of :data:`VARIANCES`."""
+    if variance not in VARIANCES:
+        raise OptionError(f"variance must be 'auto', 'global' or 'per_point', not {variance!r}")
+
+
 def _shrunk(count: np.ndarray, mean: np.ndarray, kappa: float, prior: float) -> np.ndarray:
     weight = count + kappa
     safe = np.where(weight > 0, weight, 1.0)
@@ -224,7 +234,7 @@ def lira_scores(
 ) -> dict[tuple[str, str], np.ndarray]:
     """LiRA scores for every target; a train target is left out of its own shadows."""
     if signals.shadow_phi is None:
-        raise ValueError("LiRA needs shadow signals: compute_signals(..., shadows=True)")
+        raise OptionError("LiRA needs shadow signals: compute_signals(..., shadows=True)")
     names = np.asarray(signals.shadow_names)
     fits: dict[str | None, _Gaussians] = {}
     scores = {}
@@ -233,7 +243,10 @@ def lira_scores(
         if held_out not in fits:
             keep = names != held_out
             if not keep.any():
-                raise ValueError(f"{signals.scenario.id}: LiRA needs at least two train models")
+                raise DataError(
+                    f"scenario {signals.scenario.id!r}: LiRA needs at least two train models; "
+                    f"the manifest lists {len(names)}"
+                )
             fits[held_out] = fit_gaussians(
                 signals.shadow_phi[keep], signals.shadow_in[keep], variance, shrink
             )
@@ -255,7 +268,7 @@ def attack_scores(signals: ScenarioSignals, attack: str, online: bool = False,
         return loss_scores(signals)
     if attack == "lira":
         return lira_scores(signals, online=online, variance=variance, shrink=shrink)
-    raise ValueError(f"unknown attack {attack!r} (known: {', '.join(ATTACKS)})")
+    raise OptionError(f"unknown attack {attack!r} (known: {', '.join(ATTACKS)})")
 
 
 # ----------------------------------------------------------------------------- self-scoring
@@ -337,7 +350,10 @@ def run_attacks(
     """
     for attack in attacks:
         if attack not in ATTACKS:
-            raise ValueError(f"unknown attack {attack!r} (known: {', '.join(ATTACKS)})")
+            raise OptionError(f"unknown attack {attack!r} (known: {', '.join(ATTACKS)})")
+    check_variance(variance)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise OptionError(f"batch size must be a positive integer, not {batch_size!r}")
     chosen = [task.scenario(s) for s in scenarios] if scenarios else list(task.scenarios)
     phases = list(dict.fromkeys(["train", *phases]))
     results = {a: AttackResult(a, task.id, {}, {}) for a in attacks}
@@ -376,7 +392,7 @@ def score_against_reference(result: AttackResult, task: Task, reference: str | P
     solutions): the values must equal what score.py reports for the packed submission.
     """
     root = Path(reference)
-    phase = json.loads((root / "manifest.json").read_text(encoding="utf-8"))["phase"]
+    phase = reference_phase(root / "manifest.json", task)
     pairs = []
     for scenario in task.scenarios:
         names = list(scenario.models[phase])
@@ -387,11 +403,27 @@ def score_against_reference(result: AttackResult, task: Task, reference: str | P
     return flat_scores(pairs, scorer)
 
 
+def reference_phase(manifest: Path, task: Task) -> str:
+    """The phase a reference folder scores, which every scenario of the task must have."""
+    try:
+        phase = json.loads(manifest.read_text(encoding="utf-8")).get("phase")
+    except (OSError, ValueError, AttributeError) as error:
+        raise DataError(
+            f"{manifest}: cannot read a reference manifest ({first_line(error)})"
+        ) from None
+    if not isinstance(phase, str) or any(phase not in s.models for s in task.scenarios):
+        raise DataError(
+            f"{manifest}: phase {phase!r} is not a phase of every scenario of {task.id!r}"
+        )
+    return phase
+
+
 __all__ = [
     "ATTACKS",
     "AttackResult",
     "ScenarioSignals",
     "attack_scores",
+    "check_variance",
     "compute_signals",
     "fit_gaussians",
     "flat_scores",

@@ -5,22 +5,31 @@
     micokit validate    submission.zip --data DATA [--task T]
     micokit score-train train.zip --data DATA [--task T]
 
+Also ``python -m micokit ...``.
+
 Exit status: 0 success, 1 the submission is invalid (the scorer's message is printed),
-2 a bad path, archive, dataset or option (one line on stderr, never a traceback).
+2 a bad path, archive, manifest, dataset or option, 3 an internal error of micokit (a bug:
+please report it), 130 interrupted. Every failure is one line on stderr, never a traceback;
+set MICOKIT_DEBUG=1 to see the traceback of an internal error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import zipfile
 from pathlib import Path
+from typing import NoReturn
 
-from .errors import MicokitError, SubmissionInvalid
+from .errors import MicokitError, OptionError, SubmissionInvalid
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+LIRA_ONLY = (("online", "--online"), ("variance", "--variance"), ("no_shrink", "--no-shrink"))
 TABLE_METRICS = (("TPR_FPR_1000", "TPR@0.1"), ("TPR_FPR_100", "TPR@0.01"),
                  ("TPR_FPR_10", "TPR@0.001"), ("AUC", "AUC"))  # fmt: skip
 
@@ -41,18 +50,79 @@ def _datasets(values: list[str] | None) -> dict[str, str] | str | None:
 
 
 def _open(args: argparse.Namespace):
+    """The task, with the --dataset copies checked: known names, paths that exist."""
     from .loading import open_task
 
     paths = _datasets(args.dataset)
+    task = open_task(args.data, args.task)
+    names = ", ".join(task.dataset_names)
     if isinstance(paths, str):
-        task = open_task(args.data, args.task)
         if len(task.dataset_names) != 1:
-            names = ", ".join(task.dataset_names)
-            raise MicokitError(
+            raise OptionError(
                 f"task {task.id!r} uses several datasets ({names}); use --dataset NAME=PATH"
             )
-        return open_task(args.data, args.task, {task.dataset_names[0]: paths})
-    return open_task(args.data, args.task, paths)
+        paths = {task.dataset_names[0]: paths}
+    for name, path in (paths or {}).items():
+        if name not in task.dataset_names:
+            raise OptionError(f"--dataset {name}={path}: task {task.id!r} has no dataset "
+                              f"{name!r} (its datasets: {names})")  # fmt: skip
+        if not Path(path).expanduser().exists():
+            raise OptionError(f"--dataset {name}={path}: no such file or directory")
+    return open_task(args.data, args.task, paths) if paths else task
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts such as --batch-size: 0 or less would loop forever or crash."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return value
+
+
+def output_path(value: str, option: str) -> Path:
+    """A file the command will write, checked before the work that produces it starts.
+
+    An attack runs for minutes to hours; a typo in the folder must not surface only then.
+    The folder must exist (it is not created, so a typo is not silently accepted).
+    """
+    path = Path(value).expanduser()
+    folder = path.parent
+    if path.is_dir():
+        raise OptionError(f"{option} {value}: is a folder; give the file to write")
+    if not folder.is_dir():
+        raise OptionError(f"{option} {value}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OptionError(f"{option} {value}: folder {folder} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OptionError(f"{option} {value}: the file exists and is not writable")
+    return path
+
+
+def _outputs(args: argparse.Namespace, options: tuple[str, ...]) -> None:
+    """Check every output option given, and that no two of them name the same file."""
+    seen: dict[Path, str] = {}
+    for option in options:
+        value = getattr(args, option.lstrip("-").replace("-", "_"))
+        if value is None:
+            continue
+        path = output_path(value, option).resolve()
+        if path in seen:
+            raise OptionError(f"{seen[path]} and {option} name the same file {value}")
+        seen[path] = option
+
+
+def _check_attack_options(args: argparse.Namespace) -> None:
+    """LiRA's options mean nothing to the loss attack: refuse them rather than ignore them."""
+    if args.attack == "lira":
+        return
+    given = [flag for name, flag in LIRA_ONLY if getattr(args, name) not in (None, False)]
+    if given:
+        raise OptionError(
+            f"{', '.join(given)}: LiRA option(s); the {args.attack} attack uses no shadow models"
+        )
 
 
 def _scorer(args: argparse.Namespace, task):
@@ -88,8 +158,15 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_attack(args: argparse.Namespace) -> int:
     from .attacks import run_attack, score_against_reference
+    from .loading import pick_device
     from .submission import pack, validate
 
+    # Every option is checked before anything is loaded: an attack can run for hours.
+    _check_attack_options(args)
+    device = pick_device(args.device)
+    _outputs(args, ("--out", "--train-out", "--json"))
+    if args.reference and not (Path(args.reference) / "manifest.json").is_file():
+        raise OptionError(f"--reference {args.reference}: no manifest.json there")
     task = _open(args)
     scorer = _scorer(args, task)
     quiet = args.quiet or not sys.stderr.isatty()  # a \r progress line only on a terminal
@@ -99,8 +176,9 @@ def cmd_attack(args: argparse.Namespace) -> int:
             print(f"\r  {message:<60}", end="", file=sys.stderr, flush=True)
 
     result = run_attack(
-        task, args.attack, online=args.online, variance=args.variance, device=args.device,
-        batch_size=args.batch_size, scorer=scorer, progress=progress,
+        task, args.attack, online=args.online, variance=args.variance or "auto",
+        shrink=not args.no_shrink, device=device, batch_size=args.batch_size, scorer=scorer,
+        progress=progress,
     )  # fmt: skip
     if not quiet:
         print("\r" + " " * 64 + "\r", end="", file=sys.stderr)
@@ -150,6 +228,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_score_train(args: argparse.Namespace) -> int:
     from .submission import score_train
 
+    _outputs(args, ("--json",))
     task = _open(args)
     scorer = _scorer(args, task)
     scores = score_train(args.submission, task, scorer)
@@ -177,8 +256,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scorer", help="scoring_program folder (default: found beside the task)")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other micokit error.
+
+    The stock parser prints the whole usage block before the error; the subcommand parsers
+    inherit this class (add_subparsers uses the parent's class).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="micokit", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="micokit", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="list the task's scenarios and models")
     _common(info)
@@ -188,12 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(attack)
     attack.add_argument("--out", required=True, help="submission zip to write")
     attack.add_argument("--online", action="store_true", help="LiRA: use in and out shadows")
-    attack.add_argument("--variance", default="auto", choices=("auto", "global", "per_point"))
+    attack.add_argument("--variance", choices=("auto", "global", "per_point"),
+                        help="LiRA: variance estimate (default auto)")  # fmt: skip
     attack.add_argument(
         "--no-shrink", action="store_true", help="LiRA: raw per-point means (no empirical Bayes)"
     )
     attack.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    attack.add_argument("--batch-size", type=int, default=512)
+    attack.add_argument("--batch-size", type=positive_int, default=512,
+                        help="points per forward pass (default 512)")  # fmt: skip
     attack.add_argument("--train-out", help="also write held-out train predictions to this zip")
     attack.add_argument("--reference", help="organizers: score against this reference folder")
     attack.add_argument("--json", help="write the computed scores to this JSON file")
@@ -212,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure becomes one line on stderr and an exit status."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
@@ -226,7 +319,29 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - the promise is: never a traceback
+        if os.environ.get("MICOKIT_DEBUG"):
+            raise
+        return _internal_error(error)
+
+
+def _internal_error(error: Exception) -> int:
+    """A bug, not bad input: say so, with the exception's type, under its own exit status.
+
+    Running out of memory is the one unexpected failure the user can act on, so it says how.
+    """
+    lines = str(error).strip().splitlines()
+    detail = f": {lines[0][:200]}" if lines else ""
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        print(f"error: out of memory{detail} (try a smaller --batch-size)", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        "internal error in micokit (please report it; MICOKIT_DEBUG=1 shows the traceback): "
+        f"{type(error).__name__}{detail}",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

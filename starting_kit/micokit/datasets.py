@@ -44,12 +44,17 @@ class Points:
 
 @dataclass
 class TaskDataset:
-    """A whole dataset, indexed by the dataset indices found in the index files."""
+    """A whole dataset, indexed by the dataset indices found in the index files.
+
+    ``source`` is the file or folder it was read from, so that errors about its contents can
+    name it; it is None for a dataset built in memory.
+    """
 
     name: str
     labels: np.ndarray
     features: torch.Tensor | None = None
     sentences: list[str] | None = None
+    source: Path | None = None
 
     @property
     def modality(self) -> str:
@@ -60,15 +65,26 @@ class TaskDataset:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def points(self, indices: np.ndarray) -> Points:
-        """The points at ``indices``, in that order."""
+    def check_indices(self, indices: np.ndarray, source: str | Path | None = None) -> None:
+        """Raise DataError naming ``source`` (the index file) if an index is outside the data.
+
+        numpy and torch would raise IndexError, or (negative indices) silently count from the
+        end; either way the real cause, a wrong dataset or a damaged file, would be hidden.
+        """
         idx = np.asarray(indices, dtype=np.int64)
-        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            raise DataError(
-                f"dataset {self.name!r} has {len(self)} points, but an index file asks for "
-                f"index {int(idx.max() if idx.max() >= len(self) else idx.min())}; is it the "
-                "right dataset (same files, same order)?"
-            )
+        if not idx.size or (idx.min() >= 0 and idx.max() < len(self)):
+            return
+        bad = int(idx.max() if idx.max() >= len(self) else idx.min())
+        where = f"{source}: index {bad}" if source else f"an index file asks for index {bad}"
+        raise DataError(
+            f"{where} is outside dataset {self.name!r} ({len(self)} points); is it the right "
+            "dataset (same files, same order)?"
+        )
+
+    def points(self, indices: np.ndarray, source: str | Path | None = None) -> Points:
+        """The points at ``indices``, in that order; ``source`` names the index file for errors."""
+        idx = np.asarray(indices, dtype=np.int64)
+        self.check_indices(idx, source)
         labels = torch.as_tensor(self.labels[idx], dtype=torch.int64)
         if self.sentences is not None:
             return Points(labels, sentences=[self.sentences[i] for i in idx.tolist()])
@@ -83,18 +99,27 @@ def load_shipped(folder: Path) -> TaskDataset:
     name = folder.name
     if (folder / "dataset.tsv").is_file():
         sentences, labels = read_sentence_tsv(folder / "dataset.tsv")
-        return TaskDataset(name, labels, sentences=sentences)
+        return TaskDataset(name, labels, sentences=sentences, source=folder / "dataset.tsv")
     features, labels = folder / "features.npy", folder / "labels.npy"
     if not features.is_file() or not labels.is_file():
         raise DataError(f"{folder}: expected features.npy and labels.npy, or dataset.tsv")
-    try:
-        x = np.load(features, allow_pickle=False)
-        y = np.load(labels, allow_pickle=False)
-    except (ValueError, OSError) as error:
-        raise DataError(f"{folder}: cannot read the numpy files ({error})") from None
+    x, y = _read_npy(features), _read_npy(labels)
+    if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+        raise DataError(f"{labels}: expected a 1-D integer array, found {y.dtype} {y.shape}")
+    if x.ndim < 2 or not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"{features}: expected a numeric array, one row per point, found {x.dtype} {x.shape}")  # fmt: skip
     if len(x) != len(y):
         raise DataError(f"{folder}: {len(x)} feature rows but {len(y)} labels")
-    return TaskDataset(name, y.astype(np.int64), features=torch.from_numpy(x.astype(np.float32)))
+    return TaskDataset(name, y.astype(np.int64), features=torch.from_numpy(x.astype(np.float32)),
+                       source=folder)  # fmt: skip
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """One ``.npy`` file, never unpickling (a shipped array has no business holding objects)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise DataError(f"{path}: cannot read the numpy file ({error})") from None
 
 
 def read_sentence_tsv(path: Path, quoting: int = csv.QUOTE_MINIMAL) -> tuple[list[str], np.ndarray]:
@@ -106,6 +131,13 @@ def read_sentence_tsv(path: Path, quoting: int = csv.QUOTE_MINIMAL) -> tuple[lis
     expected = "a TSV with a header row and columns 'sentence' and 'label'"
     if not path.is_file():
         raise DataError(f"{path}: file not found; expected {expected}")
+    try:
+        return _sentence_rows(path, quoting, expected)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: not {expected} ({error})") from None
+
+
+def _sentence_rows(path: Path, quoting: int, expected: str) -> tuple[list[str], np.ndarray]:
     sentences, labels = [], []
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle, delimiter="\t", quoting=quoting)
@@ -150,7 +182,7 @@ def load_cifar10(directory: Path) -> TaskDataset:
     mean = np.asarray(CIFAR10_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
     std = np.asarray(CIFAR10_STD, dtype=np.float32).reshape(1, 3, 1, 1)
     features = torch.from_numpy((pixels - mean) / std)
-    return TaskDataset("cifar10", np.concatenate(labels), features=features)
+    return TaskDataset("cifar10", np.concatenate(labels), features=features, source=directory)
 
 
 def load_purchase100(path: Path) -> TaskDataset:
@@ -169,14 +201,16 @@ def load_purchase100(path: Path) -> TaskDataset:
     if classes.min() < 1 or classes.max() > 100 or not np.isin(bits, (0, 1)).all():
         raise DataError(f"{path}: values out of range; expected classes 1..100 and 0/1 features")
     features = torch.from_numpy(table[:, 1:].astype(np.float32))
-    return TaskDataset("purchase100", (table[:, 0] - 1).astype(np.int64), features=features)
+    labels = (table[:, 0] - 1).astype(np.int64)
+    return TaskDataset("purchase100", labels, features=features, source=path)
 
 
 def load_sst2(directory: Path) -> TaskDataset:
     """SST-2 from GLUE: train.tsv then dev.tsv (67,349 + 872 sentences), in file order."""
     train_s, train_l = read_sentence_tsv(directory / "train.tsv", csv.QUOTE_NONE)
     dev_s, dev_l = read_sentence_tsv(directory / "dev.tsv", csv.QUOTE_NONE)
-    return TaskDataset("sst2", np.concatenate([train_l, dev_l]), sentences=train_s + dev_s)
+    labels = np.concatenate([train_l, dev_l])
+    return TaskDataset("sst2", labels, sentences=train_s + dev_s, source=directory)
 
 
 def load_local(kind: str, path: Path) -> TaskDataset:

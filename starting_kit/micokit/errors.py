@@ -11,6 +11,10 @@ class DataError(MicokitError):
     """A task folder, manifest, index file, model or dataset is missing or malformed."""
 
 
+class OptionError(MicokitError):
+    """An option or argument value is unusable (a device, a batch size, an output path)."""
+
+
 class SubmissionInvalid(MicokitError):
     """The scorer's own validation rejected a submission; the message is the scorer's."""
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ScorerNotFound, SubmissionInvalid
+from .errors import DataError, ScorerNotFound, SubmissionInvalid
 from .loading import Task
 
 PREDICTION_FILE = "prediction.csv"
@@ -230,8 +230,27 @@ def validate(submission: str | Path, task: Task, scorer: ModuleType | None = Non
         manifest.write_text(json.dumps(reference_manifest(task)), encoding="utf-8")
         try:
             return list(scorer.validate_submission(str(submission), str(manifest)))
+        except _reference_error(scorer) as error:
+            raise public_manifest_error(task, error) from None
         except scorer.ScoringError as error:
             raise SubmissionInvalid(error.render()) from None
+
+
+def _reference_error(scorer: ModuleType) -> type[BaseException] | tuple[()]:
+    """The scorer's ReferenceDataError class (an empty tuple, catching nothing, if absent)."""
+    return getattr(scorer, "ReferenceDataError", ())
+
+
+def public_manifest_error(task: Task, error: Any) -> DataError:
+    """The scorer's complaint about the reference micokit built from the public manifest.
+
+    That reference is only the participant's ``<task>/manifest.json`` re-written, so the
+    scorer's "reference data error (organizer)" would blame the wrong party and file: the
+    problem is in the participant's copy of the manifest, which the message names.
+    """
+    problems = [str(p).removeprefix("manifest.json: ") for p in error.problems]
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return DataError(f"{task.manifest_path}: {problems[0]}{more}")
 
 
 def score_train(
@@ -247,6 +266,8 @@ def score_train(
         reference = write_train_reference(task, Path(tmp) / "reference")
         try:
             result = scorer.score_submission(str(submission), str(reference))
+        except _reference_error(scorer) as error:
+            raise public_manifest_error(task, error) from None
         except scorer.ScoringError as error:
             raise SubmissionInvalid(error.render()) from None
     return {key: float(value) for key, value in result.scores.items()}
