@@ -3,15 +3,19 @@
 Inputs are the exported public tree and reference data (``generator.export``); outputs are the
 files an organizer uploads or publishes, named ``bundles/<task>-codalab.zip``,
 ``<task>-codabench.zip``, ``<task>-data.zip`` and ``bundles/SHA256SUMS``. Every zip is
-reproducible (``generator.zips``), so the checksums change only when content does.
+reproducible (``generator.zips``), so the checksums change only when content does. A public tree
+holding ground truth is refused before any of a task's zips is written.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
-from .export import reference_manifest
+from .export import PUBLIC_FILES, ExportError, reference_manifest
 from .logo import draw_logo
 from .pages import (
     PAGE_NAMES,
@@ -28,6 +32,15 @@ from .zips import tree_entries, write_zip, zip_bytes
 KIT_DIR = ROOT / "starting_kit"
 CODABENCH_METADATA = "command: python3 /app/program/score.py /app/input /app/output\n"
 Entries = list[tuple[str, bytes | Path]]
+# Files that reveal membership. Train models publish some on purpose (export's PUBLIC_FILES);
+# anywhere else in a participant archive they are dev/final ground truth or the seeds behind it.
+GROUND_TRUTH_FILES = ("solution.csv", "training_indices.csv", "seed_membership", "private.json")
+# Bundles written by this process, per output folder: what write_checksums lists by default.
+_WRITTEN: dict[Path, set[str]] = {}
+
+
+class BundleError(ExportError):
+    """A bundle cannot be written safely. An ExportError, so the CLI reports it as one line."""
 
 
 def scoring_entries(prefix: str = "") -> Entries:
@@ -90,30 +103,85 @@ def codabench_bundle(preset: Preset, task: TaskSpec, reference_root: Path, targe
     return write_zip(target, entries)
 
 
-def data_archive(task: TaskSpec, public_root: Path, target: Path) -> Path:
-    """What participants download: the public tree, the starting kit and the scoring program."""
-    entries = tree_entries(public_root / task.id, f"{task.id}/")
+def ground_truth_leaks(names: Iterable[str]) -> list[str]:
+    """Archive names that would hand participants ground truth, in a data archive's layout.
+
+    Export builds the public tree from an allow-list; this is the second lock, on the archive
+    itself, for a public folder polluted afterwards (say the reference data was exported into
+    it). Only ``<task>/<scenario>/train/model_<i>/`` may hold membership files.
+    """
+    leaks = []
+    for name in names:
+        parts = name.split("/")
+        train = len(parts) == 5 and parts[2] == "train" and parts[3].startswith("model_")
+        if parts[-1] in GROUND_TRUTH_FILES and not (train and parts[-1] in PUBLIC_FILES["train"]):
+            leaks.append(name)
+    return leaks
+
+
+def data_entries(task: TaskSpec, public_root: Path) -> Entries:
+    """The participant archive's entries; refuses (BundleError) if any is ground truth."""
+    entries: Entries = list(tree_entries(public_root / task.id, f"{task.id}/"))
     entries += kit_entries("starting_kit/")
     entries += scoring_entries("scoring_program/")
-    return write_zip(target, entries)
+    leaks = ground_truth_leaks(name for name, _ in entries)
+    if leaks:
+        first = dict(entries)[leaks[0]]
+        more = f" (and {len(leaks) - 1} more)" if len(leaks) > 1 else ""
+        raise BundleError(
+            f"{first}: ground truth in the public tree{more}; refusing to write "
+            f"{task.id}-data.zip (was the reference folder used as --public?)"
+        )
+    return entries
 
 
-def write_checksums(folder: Path) -> Path:
-    """``SHA256SUMS`` over every file in ``folder`` (sha256sum -c compatible)."""
-    lines = []
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.name != "SHA256SUMS" and not path.name.startswith("."):
-            lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
+def data_archive(task: TaskSpec, public_root: Path, target: Path) -> Path:
+    """What participants download: the public tree, the starting kit and the scoring program."""
+    return write_zip(target, data_entries(task, public_root))
+
+
+def write_checksums(folder: Path, bundles: Iterable[Path] | None = None) -> Path:
+    """``SHA256SUMS`` over ``bundles`` (sha256sum -c compatible), written atomically.
+
+    Only what this tool wrote: a stray notes.txt or an old task's zip in the same folder must
+    not look vouched for. Without ``bundles``, the zips ``build_task_bundles`` wrote into
+    ``folder`` in this process are listed (so callers that pass only the folder stay correct).
+    """
+    folder = folder.resolve()
+    if bundles is None:
+        names = _WRITTEN.get(folder, set())
+    else:
+        paths = [Path(p).resolve() for p in bundles]
+        outside = [p for p in paths if p.parent != folder]
+        if outside:
+            raise BundleError(f"{outside[0]}: not in {folder}, cannot be listed in SHA256SUMS")
+        names = {p.name for p in paths}
+    if not names:
+        raise BundleError(f"{folder}: no bundles written there by this run to list in SHA256SUMS")
+    lines = [
+        f"{hashlib.sha256((folder / name).read_bytes()).hexdigest()}  {name}\n"
+        for name in sorted(names)
+    ]
     target = folder / "SHA256SUMS"
-    target.write_text("".join(lines), encoding="ascii")
+    tmp = folder / f".tmp-SHA256SUMS-{secrets.token_hex(4)}"
+    try:
+        tmp.write_text("".join(lines), encoding="ascii")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return target
 
 
 def build_task_bundles(
     preset: Preset, task: TaskSpec, public_root: Path, reference_root: Path, out: Path
 ) -> list[Path]:
-    return [
+    """The three zips of one task; the public tree is checked before any of them is written."""
+    participant = data_entries(task, public_root)
+    written = [
         codalab_bundle(preset, task, reference_root, out / f"{task.id}-codalab.zip"),
         codabench_bundle(preset, task, reference_root, out / f"{task.id}-codabench.zip"),
-        data_archive(task, public_root, out / f"{task.id}-data.zip"),
+        write_zip(out / f"{task.id}-data.zip", participant),
     ]
+    _WRITTEN.setdefault(out.resolve(), set()).update(path.name for path in written)
+    return written

@@ -5,9 +5,12 @@ keys are from the set CodaLab knows, the four html pages exist, phases point at 
 exist and hold their folder's *contents*, the scoring program's ``metadata`` has the command.
 Codabench v2: ``version: 2``, tasks and phases reference existing folders, one leaderboard whose
 first column is the ranking score, keys and titles within 36 characters, a pinned image.
-Both: a perfect, a random and a malformed submission are scored by the bundled program run as
-the platform runs it, and the leaderboard columns must be exactly the keys in scores.txt and
-scores.json.
+Both: the reference data is for the task the file name says, a perfect, a random and a
+malformed submission are scored by the bundled program run as the platform runs it, and the
+leaderboard columns must be exactly the keys in scores.txt and scores.json.
+Participant archives: for the task their name says, and no ground truth inside.
+A bundle that cannot be read at all (truncated, not a zip, a damaged entry, a YAML that does not
+parse) is one line naming it; the other bundles are still checked.
 """
 
 from __future__ import annotations
@@ -15,16 +18,20 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from .bundle import sample_submission
+from .bundle import ground_truth_leaks, sample_submission
 from .presets import Preset, TaskSpec
 
 CODALAB_KEYS = {
@@ -38,6 +45,14 @@ CODALAB_PAGES = ("overview", "evaluation", "terms", "data")
 CODALAB_COMMAND = "python3 $program/score.py $input $output"
 CODABENCH_MAX = 36
 PHASE_FILE_KEYS = ("scoring_program", "reference_data", "starting_kit", "public_data", "input_data")
+SCORE_TIMEOUT = 300
+STDERR_SHOWN = 240
+# What a damaged or hand-edited bundle raises while being read; each becomes one line.
+UNREADABLE = (
+    zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, yaml.YAMLError, KeyError,
+    ValueError, TypeError, AttributeError,
+)  # fmt: skip
+Check = Callable[[Preset, TaskSpec, Path], list[str]]
 
 
 def _unpinned(image: str | None) -> bool:
@@ -63,15 +78,42 @@ def _platform_score(
         for placeholder, path in values.items():
             argv = [part.replace(placeholder, str(path)) for part in argv]
         argv[0] = sys.executable if argv[0] in ("python", "python3") else argv[0]
-        done = subprocess.run(argv, cwd=run, capture_output=True, text=True, timeout=300)
+        try:
+            done = subprocess.run(
+                argv, cwd=run, capture_output=True, text=True, timeout=SCORE_TIMEOUT
+            )
+        except subprocess.TimeoutExpired:
+            return 124, f"the scoring program ran longer than {SCORE_TIMEOUT} s", {}, {}
         scores_txt, scores_json = {}, {}
         if (run / "output" / "scores.txt").is_file():
             for line in (run / "output" / "scores.txt").read_text().splitlines():
-                label, value = line.split(":")  # exactly what CodaLab v1.5 does
-                scores_txt[label] = float(value)
+                try:
+                    label, value = line.split(":")  # exactly what CodaLab v1.5 does
+                    scores_txt[label] = float(value)
+                except ValueError:
+                    raise ValueError(f"scores.txt line {line!r} is not 'key: number'") from None
         if (run / "output" / "scores.json").is_file():
             scores_json = json.loads((run / "output" / "scores.json").read_text())
         return done.returncode, done.stderr, scores_txt, scores_json
+
+
+def first_error(stderr: str, limit: int = STDERR_SHOWN) -> str:
+    """The scorer's own words in one line: what a reader needs, not a tail cut mid-word.
+
+    A traceback ends with the exception; otherwise the first line that is not a warning says
+    what failed, and a list of problems below it is represented by its first item.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return "no message on stderr"
+    if any(line.startswith("Traceback") for line in lines):
+        text = lines[-1]
+    else:
+        body = [line for line in lines if not line.startswith("warning:")] or lines
+        text = body[0]
+        if len(body) > 1 and body[1].startswith("- "):
+            text += f"; first: {body[1][2:]}"
+    return textwrap.shorten(text, width=limit, placeholder=" …")
 
 
 def _submissions(preset: Preset, task: TaskSpec, reference: Path) -> dict[str, dict[str, bytes]]:
@@ -105,7 +147,7 @@ def _score_checks(
                 problems.append(f"{where}: a malformed submission got no clear message")
             continue
         if status != 0:
-            problems.append(f"{where}: the {kind} submission failed: {stderr.strip()[-300:]}")
+            problems.append(f"{where}: the {kind} submission failed: {first_error(stderr)}")
             continue
         if set(txt) != set(js) or any(abs(txt[k] - js[k]) > 1e-4 for k in txt):
             problems.append(f"{where}: scores.txt and scores.json disagree")
@@ -121,6 +163,50 @@ def _score_checks(
     return problems
 
 
+def _task_named(manifest: bytes) -> str | None:
+    data = json.loads(manifest)
+    return data.get("task") if isinstance(data, dict) else None
+
+
+def reference_tasks(archive: zipfile.ZipFile) -> set[str]:
+    """The tasks named by a platform bundle's reference manifests (inner zips or folders)."""
+    found = set()
+    for name in archive.namelist():
+        if re.fullmatch(r"reference_data[^/]*\.zip", name):
+            with zipfile.ZipFile(io.BytesIO(archive.read(name))) as inner:
+                if "manifest.json" in inner.namelist():
+                    found.add(_task_named(inner.read("manifest.json")))
+        elif re.fullmatch(r"reference_data[^/]*/manifest\.json", name):
+            found.add(_task_named(archive.read(name)))
+    return {str(task) for task in found if task is not None}
+
+
+def wrong_task(where: str, task: TaskSpec, found: set[str], what: str = "bundle") -> list[str]:
+    """One line for another task's file under this task's name, before anything else fails.
+
+    Scoring such a bundle fails on every submission with pages of 'no predictions' that never
+    say the real cause: it was copied or renamed from another task's.
+    """
+    if not found or found == {task.id}:
+        return []
+    named = " and ".join(sorted(found))
+    return [f"{where}: this {what} is for task {named}, not {task.id} (copied or renamed?)"]
+
+
+def damaged_entries(where: str, archive: zipfile.ZipFile) -> list[str]:
+    """One line if any entry fails its CRC.
+
+    Entries no other check reads (a page, the logo, the starting kit) would otherwise reach the
+    platform, and participants, broken.
+    """
+    damaged = archive.testzip()
+    return (
+        [f"{where}: damaged zip archive (entry {shown(damaged)} fails its CRC check)"]
+        if damaged
+        else []
+    )
+
+
 def _extract(data: bytes, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -128,13 +214,17 @@ def _extract(data: bytes, target: Path) -> None:
 
 
 def check_codalab(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
-    where = path.name
+    where = str(path)
     problems: list[str] = []
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
+        wrong = wrong_task(where, task, reference_tasks(archive))
+        if wrong:
+            return wrong
+        problems += damaged_entries(where, archive)
         yamls = [n for n in names if n.endswith(".yaml") or n.endswith(".yml")]
         if not yamls or yamls[0] != "competition.yaml" or len(yamls) > 1:
-            return [
+            return problems + [
                 f"{where}: competition.yaml must be the first and only YAML at the zip root (found {yamls})"
             ]
         competition = yaml.safe_load(archive.read("competition.yaml"))
@@ -163,6 +253,10 @@ def check_codalab(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
                         problems.append(
                             f"{where}: phase {number} {key} {phase[key]!r} is not in the bundle"
                         )
+                unset = [k for k in ("scoring_program", "reference_data") if k not in phase]
+                problems += [f"{where}: phase {number} names no {key}" for key in unset]
+                if any(phase.get(k) not in names for k in ("scoring_program", "reference_data")):
+                    continue
                 inner = {}
                 for key, marker in (
                     ("scoring_program", "metadata"),
@@ -196,12 +290,16 @@ def check_codalab(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
 
 
 def check_codabench(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
-    where = path.name
+    where = str(path)
     problems: list[str] = []
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
+        wrong = wrong_task(where, task, reference_tasks(archive))
+        if wrong:
+            return wrong
+        problems += damaged_entries(where, archive)
         if "competition.yaml" not in names:
-            return [f"{where}: no competition.yaml at the zip root"]
+            return problems + [f"{where}: no competition.yaml at the zip root"]
         competition = yaml.safe_load(archive.read("competition.yaml"))
         if competition.get("version") != 2:
             problems.append(f"{where}: version must be 2")
@@ -256,14 +354,96 @@ def check_codabench(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
     return problems
 
 
+def check_data_archive(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
+    """The participant archive: this task's public tree, intact, and no ground truth in it.
+
+    The bundle step refuses a polluted public tree; this catches an archive built some other
+    way (an older generator, a hand-made zip) before it is published.
+    """
+    where = str(path)
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        manifests = [n for n in names if re.fullmatch(r"[^/]+/manifest\.json", n)]
+        found = {_task_named(archive.read(name)) for name in manifests}
+        wrong = wrong_task(where, task, {str(t) for t in found if t is not None}, "archive")
+        if wrong:
+            return wrong
+        problems = []
+        if f"{task.id}/manifest.json" not in names:
+            problems.append(
+                f"{where}: no {task.id}/manifest.json, not task {task.id}'s public tree"
+            )
+        leaks = ground_truth_leaks(names)
+        if leaks:
+            more = f" (and {len(leaks) - 1} more)" if len(leaks) > 1 else ""
+            problems.append(
+                f"{where}: holds ground truth participants must not see: {shown(leaks[0])}{more}"
+            )
+        problems += damaged_entries(where, archive)
+    return problems
+
+
+BUNDLE_CHECKS: tuple[tuple[str, Check], ...] = (
+    ("codalab", check_codalab),
+    ("codabench", check_codabench),
+    ("data", check_data_archive),
+)
+
+
+def shown(text: str) -> str:
+    """``text`` safe for a one-line report: a damaged entry name can hold control characters."""
+    return text if text.isprintable() else ascii(text)[1:-1]
+
+
+def _one_line(error: BaseException) -> str:
+    text = shown(" ".join(str(error).split()))
+    return textwrap.shorten(text, width=STDERR_SHOWN, placeholder=" …")
+
+
+def describe_unreadable(error: BaseException) -> str:
+    """What reading a damaged or hand-edited bundle raised, as words an organizer can act on."""
+    if isinstance(error, NotImplementedError):  # zipfile: an unknown compression method
+        return "damaged or not a zip archive (an entry uses an unknown compression method)"
+    if isinstance(error, zipfile.BadZipFile | zlib.error | EOFError | RuntimeError):
+        return f"damaged or not a zip archive ({_one_line(error)})"
+    if isinstance(error, yaml.YAMLError):
+        return f"a YAML file in it does not parse ({_one_line(error)})"
+    if isinstance(error, json.JSONDecodeError):
+        return f"a JSON file in it does not parse ({_one_line(error)})"
+    if isinstance(error, UnicodeDecodeError):
+        return f"a text file in it is not UTF-8 ({error.reason} at byte {error.start})"
+    if isinstance(error, KeyError):
+        detail = str(error.args[0]) if error.args else ""
+        return (
+            detail
+            if detail.startswith("There is no item")
+            else f"no {detail!r} entry where expected"
+        )
+    if isinstance(error, OSError) and error.filename is None:  # a seek inside a damaged zip
+        return f"damaged or not a zip archive ({error.strerror or _one_line(error)})"
+    if isinstance(error, OSError):
+        return f"cannot be read ({error.strerror or _one_line(error)})"
+    if isinstance(error, TypeError | AttributeError):
+        return f"a YAML or JSON file in it is not shaped as expected ({_one_line(error)})"
+    return _one_line(error)
+
+
+def check_one(check: Check, preset: Preset, task: TaskSpec, path: Path) -> list[str]:
+    """Run one bundle's check; if the bundle cannot even be read, one line says so."""
+    try:
+        return check(preset, task, path)
+    except UNREADABLE as error:
+        return [f"{path}: {describe_unreadable(error)}"]
+
+
 def check_bundles(preset: Preset, folder: Path) -> list[str]:
     """Every problem found in every task's bundles; an empty list means all pass."""
     problems = []
     for task in preset.tasks:
-        for suffix, check in (("codalab", check_codalab), ("codabench", check_codabench)):
+        for suffix, check in BUNDLE_CHECKS:
             path = folder / f"{task.id}-{suffix}.zip"
             if not path.is_file():
                 problems.append(f"{path}: bundle not found (run 'make bundle' first)")
                 continue
-            problems += check(preset, task, path)
+            problems += check_one(check, preset, task, path)
     return problems

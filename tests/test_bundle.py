@@ -1,19 +1,36 @@
-"""Bundles: platform checks pass, columns match score keys, zips are reproducible and clean."""
+"""Bundles: platform checks pass, columns match score keys, zips are reproducible and clean.
+
+check-bundle names every damaged, misnamed or leaking bundle in one line and goes on to the next;
+the bundle step refuses a public tree that holds ground truth; SHA256SUMS vouches only for what
+the bundle step wrote.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import zipfile
 
 import pytest
 import yaml
 
 from generator.bundle import build_task_bundles, write_checksums
-from generator.checkbundle import check_bundles
+from generator.checkbundle import (
+    check_bundles,
+    check_codabench,
+    check_codalab,
+    check_data_archive,
+    first_error,
+)
+from generator.export import ExportError
 from generator.pages import render_codabench_yaml, render_codalab_yaml, score_keys
 from generator.presets import load_preset
 from generator.store import read_lines
+from generator.zips import write_zip
+
+from .conftest import TINY_PRESET, run_generator
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +137,153 @@ def test_participant_archive_holds_no_dev_or_final_ground_truth(tiny_store, bund
                     )
                 data = archive.read(name)
                 assert not [s for s in secrets if s.encode() in data], name
+
+
+# --------------------------------------------------------------------------- damaged bundles
+
+
+def _damage(data: bytes, kind: str) -> bytes:
+    if kind == "truncated":
+        return data[: len(data) // 2]
+    if kind == "random bytes":
+        return os.urandom(4096)
+    if kind == "empty":
+        return b""
+    middle = len(data) // 2  # "flipped mid-zip": 64 bytes inverted inside an entry's data
+    return data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 64]) + data[middle + 64 :]
+
+
+@pytest.mark.parametrize("kind", ["truncated", "random bytes", "empty", "flipped mid-zip"])
+@pytest.mark.parametrize("suffix", ["codalab", "codabench", "data"])
+def test_a_damaged_bundle_is_one_line_naming_it_and_the_check_goes_on(
+    bundles, tmp_path, kind, suffix
+):
+    damaged = tmp_path / f"image-{suffix}.zip"
+    damaged.write_bytes(_damage((bundles / damaged.name).read_bytes(), kind))
+    result = run_generator(
+        "check-bundle", "--preset", str(TINY_PRESET), "--bundles", str(tmp_path), check=False
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    about = [line for line in result.stderr.splitlines() if str(damaged) in line]
+    assert len(about) == 1 and about[0].startswith(f"error: {damaged}: damaged")
+    assert f"{tmp_path / 'tabular-codalab.zip'}: bundle not found" in result.stderr  # went on
+
+
+# --------------------------------------------------------------------------- another task's bundle
+
+
+@pytest.mark.parametrize(
+    "suffix,check",
+    [("codalab", check_codalab), ("codabench", check_codabench), ("data", check_data_archive)],
+)
+def test_another_tasks_bundle_is_named_for_its_task_in_one_line(
+    tiny_preset, bundles, tmp_path, suffix, check
+):
+    copied = tmp_path / f"tabular-{suffix}.zip"
+    shutil.copy(bundles / f"image-{suffix}.zip", copied)
+    problems = check(tiny_preset, tiny_preset.task("tabular"), copied)
+    what = "archive" if suffix == "data" else "bundle"
+    assert problems == [
+        f"{copied}: this {what} is for task image, not tabular (copied or renamed?)"
+    ]
+
+
+def test_scorer_failures_are_reported_by_their_first_error_whole_words():
+    stderr = (
+        "warning: prediction.csv has a trailing blank line\n"
+        "submission error: 12 problems found (showing the first 10)\n"
+        "  - no predictions for scenario 'image_inf', phase 'dev': expected 2 files "
+        "image/image_inf/dev/model_<i>/prediction.csv\n"
+        + "  - no predictions for scenario 'image_hi', phase 'dev': expected 2 files\n"
+        * 9
+    )
+    line = first_error(stderr, limit=120)
+    assert line.startswith("submission error: 12 problems found (showing the first 10); first:")
+    assert "\n" not in line and len(line) <= 120 and line.endswith(" …")
+    assert line.removesuffix(" …").split()[-1] in stderr.split()  # cut between words
+    traceback = 'Traceback (most recent call last):\n  File "score.py", line 3\nValueError: bad\n'
+    assert first_error(traceback) == "ValueError: bad"
+    assert first_error("") == "no message on stderr"
+
+
+# --------------------------------------------------------------------------- ground truth
+
+
+POLLUTIONS = {
+    # --public and --reference given the same folder: the reference tree lands in the public one
+    "reference tree inside": lambda public, reference: shutil.copytree(
+        reference / "image" / "dev", public / "image" / "dev"
+    ),
+    "dev solution.csv": lambda public, reference: shutil.copy(
+        next((reference / "image" / "dev").rglob("solution.csv")),
+        public / "image" / "image_inf" / "dev" / "model_0" / "solution.csv",
+    ),
+    "final seed_membership": lambda public, reference: (
+        public / "image" / "image_lo" / "final" / "model_1" / "seed_membership"
+    ).write_text("1234\n"),
+    "train private.json": lambda public, reference: (
+        public / "image" / "image_hi" / "train" / "model_0" / "private.json"
+    ).write_text("{}\n"),
+}
+
+
+@pytest.mark.parametrize("pollution", sorted(POLLUTIONS))
+def test_bundle_refuses_a_public_tree_holding_ground_truth(
+    tiny_preset, tiny_export, tmp_path, pollution
+):
+    public, reference = tiny_export
+    polluted = tmp_path / "public"
+    shutil.copytree(public / "image", polluted / "image")
+    POLLUTIONS[pollution](polluted, reference)
+    out = tmp_path / "bundles"
+    with pytest.raises(ExportError, match="ground truth in the public tree") as refused:
+        build_task_bundles(tiny_preset, tiny_preset.task("image"), polluted, reference, out)
+    offending = str(refused.value).split(": ")[0]
+    assert offending.startswith(str(polluted / "image")) and os.path.isfile(offending)
+    assert "\n" not in str(refused.value)
+    assert not out.exists() or not any(out.iterdir())  # nothing written, not even halfway
+
+
+def test_ddp_bundle_still_publishes_its_disclosed_training_data(bundles):
+    with zipfile.ZipFile(bundles / "ddp-data.zip") as archive:
+        names = archive.namelist()
+    assert any(n.endswith("/final/model_0/nonchallenge_training_indices.csv") for n in names)
+    assert any(n.endswith("/train/model_0/solution.csv") for n in names)
+
+
+@pytest.mark.parametrize(
+    "leak",
+    [
+        "image/image_inf/dev/model_0/solution.csv",
+        "image/image_lo/final/model_1/training_indices.csv",
+        "image/dev/image/image_inf/dev/model_0/solution.csv",
+        "image/image_hi/train/model_2/private.json",
+    ],
+)
+def test_check_bundle_fails_a_data_archive_holding_ground_truth(
+    tiny_preset, bundles, tmp_path, leak
+):
+    leaky = tmp_path / "image-data.zip"
+    with zipfile.ZipFile(bundles / "image-data.zip") as archive:
+        entries = [(name, archive.read(name)) for name in archive.namelist()]
+    write_zip(leaky, [*entries, (leak, b"1\n0\n")])
+    problems = check_data_archive(tiny_preset, tiny_preset.task("image"), leaky)
+    assert problems == [f"{leaky}: holds ground truth participants must not see: {leak}"]
+
+
+# --------------------------------------------------------------------------- checksums
+
+
+def test_checksums_list_only_the_bundles_this_run_wrote(tiny_preset, tiny_export, tmp_path):
+    public, reference = tiny_export
+    (tmp_path / "notes.txt").write_text("organizer notes\n")
+    (tmp_path / "oldtask-data.zip").write_bytes(b"an old task's archive")
+    written = build_task_bundles(
+        tiny_preset, tiny_preset.task("image"), public, reference, tmp_path
+    )
+    expected = sorted(path.name for path in written)
+    for bundles_named in (None, written):  # the folder alone (as cli.py calls it), or the list
+        sums = write_checksums(tmp_path, bundles_named).read_text()
+        assert [line.split("  ")[1] for line in sums.splitlines()] == expected
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
