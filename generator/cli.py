@@ -280,6 +280,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for task in preset.tasks:  # all checked before any task's bundles are rewritten
         verify_store(preset, task, store)
+    written: list[Path] = []  # what SHA256SUMS vouches for: this run's files only
     for task in preset.tasks:
         step = time.perf_counter()
         export_public(preset, task, store, public, data_dir)
@@ -287,15 +288,16 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         timings.setdefault("export", 0.0)
         timings["export"] += time.perf_counter() - step
         step = time.perf_counter()
-        build_report(preset, task, store, out, data_dir)
+        written += build_report(preset, task, store, out, data_dir)
         timings.setdefault("report", 0.0)
         timings["report"] += time.perf_counter() - step
         step = time.perf_counter()
         for path in build_task_bundles(preset, task, public, reference, out):
+            written.append(path)
             print(f"wrote {path}", file=sys.stderr)
         timings.setdefault("bundles", 0.0)
         timings["bundles"] += time.perf_counter() - step
-    write_checksums(out)
+    write_checksums(out, written)
     total = time.perf_counter() - started
     spent = ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
     print(
