@@ -334,37 +334,36 @@ def parse_binary(data: bytes) -> np.ndarray | None:
 
 
 def _count_lines(text: bytes) -> int:
-    """Lines holding at least one value (blank lines do not count), in chunks like tokens."""
-    buf = np.frombuffer(text, dtype=np.uint8)
-    lines = 0
-    after_newline = True  # the start of the file counts as the start of a line
-    for start in range(0, buf.size, _CHUNK):
-        visible = buf[start : start + _CHUNK]
-        visible = visible[visible != 32]
-        if visible.size == 0:
-            continue
-        newline = visible == 10
-        first = ~newline
-        first[1:] &= newline[:-1]
-        first[0] &= after_newline
-        lines += int(np.count_nonzero(first))
-        after_newline = bool(newline[-1])
-    return lines
+    """Lines holding at least one value (blank lines do not count)."""
+    return _count_runs(text, separators=(10,), ignored=32)
 
 
 def _count_tokens(text: bytes) -> int:
-    """Whitespace-separated tokens, counted in chunks so that memory stays flat."""
+    """Whitespace-separated tokens."""
+    return _count_runs(text, separators=(32, 10))
+
+
+def _count_runs(text: bytes, separators: tuple, ignored: int | None = None) -> int:
+    """Runs of bytes other than ``separators`` (``ignored`` bytes dropped first), in chunks.
+
+    Counting in chunks keeps memory flat on a 10-million-value file; the run that straddles a
+    chunk border is counted once because the last byte of each chunk is carried over.
+    """
     buf = np.frombuffer(text, dtype=np.uint8)
     count = 0
-    prev_sep = True
+    after_separator = True  # the start of the file starts a run
     for start in range(0, buf.size, _CHUNK):
         chunk = buf[start : start + _CHUNK]
-        is_sep = (chunk == 32) | (chunk == 10)
+        if ignored is not None:
+            chunk = chunk[chunk != ignored]
+            if chunk.size == 0:
+                continue
+        is_sep = np.isin(chunk, separators)
         starts = ~is_sep
         starts[1:] &= is_sep[:-1]
-        starts[0] &= prev_sep
+        starts[0] &= after_separator
         count += int(np.count_nonzero(starts))
-        prev_sep = bool(is_sep[-1])
+        after_separator = bool(is_sep[-1])
     return count
 
 
