@@ -35,8 +35,6 @@ Entries = list[tuple[str, bytes | Path]]
 # Files that reveal membership. Train models publish some on purpose (export's PUBLIC_FILES);
 # anywhere else in a participant archive they are dev/final ground truth or the seeds behind it.
 GROUND_TRUTH_FILES = ("solution.csv", "training_indices.csv", "seed_membership", "private.json")
-# Bundles written by this process, per output folder: what write_checksums lists by default.
-_WRITTEN: dict[Path, set[str]] = {}
 
 
 class BundleError(ExportError):
@@ -120,7 +118,10 @@ def ground_truth_leaks(names: Iterable[str]) -> list[str]:
 
 
 def data_entries(task: TaskSpec, public_root: Path) -> Entries:
-    """The participant archive's entries; refuses (BundleError) if any is ground truth."""
+    """What participants download: public tree, starting kit and scoring program.
+
+    Raises BundleError if any entry is ground truth.
+    """
     entries: Entries = list(tree_entries(public_root / task.id, f"{task.id}/"))
     entries += kit_entries("starting_kit/")
     entries += scoring_entries("scoring_program/")
@@ -135,27 +136,18 @@ def data_entries(task: TaskSpec, public_root: Path) -> Entries:
     return entries
 
 
-def data_archive(task: TaskSpec, public_root: Path, target: Path) -> Path:
-    """What participants download: the public tree, the starting kit and the scoring program."""
-    return write_zip(target, data_entries(task, public_root))
-
-
-def write_checksums(folder: Path, bundles: Iterable[Path] | None = None) -> Path:
-    """``SHA256SUMS`` over ``bundles`` (sha256sum -c compatible), written atomically.
+def write_checksums(folder: Path, written: Iterable[Path]) -> Path:
+    """``SHA256SUMS`` over the files this run ``written`` (sha256sum -c compatible), atomically.
 
     Only what this tool wrote: a stray notes.txt or an old task's zip in the same folder must
-    not look vouched for. Without ``bundles``, the zips ``build_task_bundles`` wrote into
-    ``folder`` in this process are listed (so callers that pass only the folder stay correct).
+    not look vouched for.
     """
     folder = folder.resolve()
-    if bundles is None:
-        names = _WRITTEN.get(folder, set())
-    else:
-        paths = [Path(p).resolve() for p in bundles]
-        outside = [p for p in paths if p.parent != folder]
-        if outside:
-            raise BundleError(f"{outside[0]}: not in {folder}, cannot be listed in SHA256SUMS")
-        names = {p.name for p in paths}
+    paths = [Path(p).resolve() for p in written]
+    outside = [p for p in paths if p.parent != folder]
+    if outside:
+        raise BundleError(f"{outside[0]}: not in {folder}, cannot be listed in SHA256SUMS")
+    names = {p.name for p in paths}
     if not names:
         raise BundleError(f"{folder}: no bundles written there by this run to list in SHA256SUMS")
     lines = [
@@ -178,10 +170,8 @@ def build_task_bundles(
 ) -> list[Path]:
     """The three zips of one task; the public tree is checked before any of them is written."""
     participant = data_entries(task, public_root)
-    written = [
+    return [
         codalab_bundle(preset, task, reference_root, out / f"{task.id}-codalab.zip"),
         codabench_bundle(preset, task, reference_root, out / f"{task.id}-codabench.zip"),
         write_zip(out / f"{task.id}-data.zip", participant),
     ]
-    _WRITTEN.setdefault(out.resolve(), set()).update(path.name for path in written)
-    return written
