@@ -14,6 +14,7 @@ import time
 from itertools import combinations
 from pathlib import Path
 
+from micokit.cli import positive_int
 from micokit.errors import MicokitError
 
 from .datasets import DatasetError, check_available
@@ -335,13 +336,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    value = _non_negative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _non_negative(text: str) -> int:
     try:
         value = int(text)
@@ -372,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--executor", choices=("inline", "local", "ray"), help="default: the preset's"
         )
         p.add_argument(
-            "--workers", type=_positive, help="local pool size (default: CPU cores or GPUs)"
+            "--workers", type=positive_int, help="local pool size (default: CPU cores or GPUs)"
         )
         p.add_argument(
             "--retries",
@@ -397,12 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--models-per-gpu",
-            type=_positive,
+            type=positive_int,
             default=1,
             help="small models sharing one GPU (default: 1)",
         )
         p.add_argument(
-            "--chunk-size", type=_positive, help="models per Ray task (default: automatic)"
+            "--chunk-size", type=positive_int, help="models per Ray task (default: automatic)"
         )
 
     gen = sub.add_parser(
