@@ -17,7 +17,7 @@ from pathlib import Path
 from micokit.cli import positive_int
 from micokit.errors import MicokitError
 
-from .datasets import DatasetError, check_available
+from .datasets import DatasetError, check_available, load_dataset, resolve_model_path
 from .export import ExportError, export_public, export_reference, model_tasks, verify_store
 from .presets import DEVICE_PATTERN, PHASES, Preset, PresetError, load_preset
 from .store import GenerationContext, all_tasks, find_stale, sweep_partial
@@ -93,7 +93,6 @@ def preflight(preset: Preset, data_dir: Path | None, tasks) -> None:
     Each dataset is loaded once here: a malformed file then stops the run with one line, instead
     of failing (and being retried) in every model, and n + m is checked against its real size.
     """
-    from .datasets import load_dataset, resolve_model_path
     from .splits import check_sizes
 
     for task in preset.tasks:
