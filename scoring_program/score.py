@@ -125,8 +125,26 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def _parse_args(argv: list[str]) -> tuple[str, str, str | None, bool]:
-    """(submission, reference, output folder or None, no_plots) for either mode."""
+class Args:
+    """What the command line asks for, in either mode."""
+
+    def __init__(
+        self,
+        submission: str,
+        reference: str,
+        output_dir: str | None,
+        no_plots: bool,
+        platform: bool,
+    ) -> None:
+        self.submission = submission
+        self.reference = reference
+        self.output_dir = output_dir
+        self.no_plots = no_plots
+        self.platform = platform  # INPUT OUTPUT, as CodaLab's and Codabench's workers run it
+
+
+def _parse_args(argv: list[str]) -> Args:
+    """Local mode (--submission/--reference) or platform mode (INPUT OUTPUT)."""
     parser = _Parser(
         prog="score.py",
         description="Score a membership-inference submission (platform or local mode).",
@@ -143,14 +161,14 @@ def _parse_args(argv: list[str]) -> tuple[str, str, str | None, bool]:
             parser.error("give either INPUT OUTPUT or --submission/--reference, not both")
         if args.submission is None or args.reference is None:
             parser.error("local mode needs both --submission and --reference")
-        return args.submission, args.reference, args.output_dir, args.no_plots
+        return Args(args.submission, args.reference, args.output_dir, args.no_plots, False)
     if args.input is None or args.output is None:
         parser.error("give INPUT OUTPUT (platform mode) or --submission and --reference")
     if args.output_dir is not None:
         parser.error("--output belongs to local mode; in platform mode OUTPUT is positional")
     res = os.path.join(args.input, "res")
     ref = os.path.join(args.input, "ref")
-    return res, ref, args.output, args.no_plots
+    return Args(res, ref, args.output, args.no_plots, True)
 
 
 class OutputError(ScoringError):
@@ -160,17 +178,30 @@ class OutputError(ScoringError):
     exit_code = EXIT_USAGE
 
 
-def _run(submission: str, reference: str, output_dir: str | None, no_plots: bool) -> int:
+def _stale_outputs(args: Args) -> list[str]:
+    """What a failed or starting run removes: the scores, and in local mode the page too.
+
+    In platform mode detailed_results.html is the worker's file, written in place (see
+    ``scorer_report.write_in_place``), so it is overwritten and never deleted.
+    """
+    return list(report.SCORES_FILES if args.platform else report.OUTPUT_FILES)
+
+
+def _run(args: Args) -> int:
+    output_dir = args.output_dir
     if output_dir is not None and os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise OutputError([f"{output_dir}: not a folder"])
     if output_dir is not None and os.path.isdir(output_dir):
-        report.remove_outputs(output_dir)
-    result = score_submission(submission, reference)
+        report.remove_outputs(output_dir, _stale_outputs(args))
+    result = score_submission(args.submission, args.reference)
     for warning in result.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     if output_dir is not None:
+        in_place = [report.DETAILED_RESULTS] if args.platform else []
         try:
-            report.write_outputs(output_dir, output_contents(result, plots=not no_plots))
+            report.write_outputs(
+                output_dir, output_contents(result, plots=not args.no_plots), in_place
+            )
         except OSError as exc:
             problem = f"{output_dir}: cannot write the scores ({exc.strerror or exc})"
             raise OutputError([problem]) from None
@@ -182,13 +213,22 @@ def _run(submission: str, reference: str, output_dir: str | None, no_plots: bool
     return EXIT_OK
 
 
-def _fail(output_dir: str | None, message: str, status: int) -> int:
-    """Report one failure and make sure no scores file survives it."""
+def _fail(args: Args, message: str, status: int) -> int:
+    """Report one failure and make sure no scores file survives it.
+
+    In platform mode the detailed-results page then shows the same message, so a participant
+    reading it sees why, instead of an empty page or the worker's traceback.
+    """
+    output_dir = args.output_dir
     if output_dir is not None and os.path.isdir(output_dir):
         try:
-            report.remove_outputs(output_dir)
+            report.remove_outputs(output_dir, _stale_outputs(args))
+            if args.platform:
+                report.write_in_place(
+                    os.path.join(output_dir, report.DETAILED_RESULTS), report.error_html(message)
+                )
         except OSError as exc:
-            message += f"\n(could not remove old scores files: {exc})"
+            message += f"\n(could not clean the output folder: {exc})"
     sys.stderr.write(message + "\n")
     return status
 
@@ -196,17 +236,14 @@ def _fail(output_dir: str | None, message: str, status: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the scorer; every failure becomes one message on stderr and an exit status."""
     args = _parse_args(sys.argv[1:] if argv is None else argv)
-    output_dir = args[2]
     try:
-        return _run(*args)
+        return _run(args)
     except ScoringError as exc:
-        return _fail(output_dir, exc.render(), exc.exit_code)
+        return _fail(args, exc.render(), exc.exit_code)
     except KeyboardInterrupt:
-        return _fail(output_dir, "interrupted", EXIT_INTERNAL)
+        return _fail(args, "interrupted", EXIT_INTERNAL)
     except MemoryError:
-        return _fail(
-            output_dir, "internal error in the scoring program: out of memory", EXIT_INTERNAL
-        )
+        return _fail(args, "internal error in the scoring program: out of memory", EXIT_INTERNAL)
     except Exception as exc:  # noqa: BLE001 - the promise is: never a traceback
         lines = str(exc).splitlines()
         detail = f": {lines[0][:200]}" if lines else ""
@@ -214,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             "internal error in the scoring program (please tell the organizers): "
             f"{type(exc).__name__}{detail}"
         )
-        return _fail(output_dir, message, EXIT_INTERNAL)
+        return _fail(args, message, EXIT_INTERNAL)
 
 
 __all__ = [

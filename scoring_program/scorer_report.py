@@ -381,31 +381,71 @@ def detailed_html(
 
 # --- writing ---------------------------------------------------------------------------------
 
+DETAILED_RESULTS = "detailed_results.html"
+SCORES_FILES = ("scores.txt", "scores.json")
 
-def remove_outputs(output_dir: str) -> None:
+
+def error_html(message: str) -> str:
+    """The detailed-results page of a failed run: the scorer's own message, nothing else.
+
+    The message is what stderr already shows the participant (it names files and problems,
+    never a label), so the page reveals nothing new; it replaces an empty page, or, on CodaLab,
+    the worker's own traceback.
+    """
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>Scoring failed</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        "<h1>Scoring failed</h1>\n"
+        f"<pre>{html.escape(message)}</pre>\n</body>\n</html>\n"
+    )
+
+
+def remove_outputs(output_dir: str, names: Sequence[str] = OUTPUT_FILES) -> None:
     """Delete scores files so that a failed run never looks like a successful one."""
-    for name in OUTPUT_FILES:
+    for name in names:
         path = os.path.join(output_dir, name)
         if os.path.lexists(path):
             os.remove(path)
 
 
-def write_outputs(output_dir: str, contents: dict[str, str]) -> None:
-    """Write every file under a temporary name first, then rename them all into place."""
+def write_in_place(path: str, text: str) -> None:
+    """Overwrite ``path`` through its existing inode (truncate, then write), never by rename.
+
+    CodaLab's v1 worker (competitions-v1-compute-worker, worker.py ``run``) creates
+    ``output/detailed_results.html`` before the scoring program starts, watches that very file
+    with ``entr`` to upload it, and after the container exits uploads it again only if it is
+    still empty. A file deleted and renamed into place is a new inode the watcher never sees,
+    so the page was lost in most runs; and a deleted file makes the worker raise at the end.
+    """
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+
+
+def write_outputs(output_dir: str, contents: dict[str, str], in_place: Sequence[str] = ()) -> None:
+    """Write every file under a temporary name first, then rename them all into place.
+
+    Files named in ``in_place`` are written through :func:`write_in_place` instead, after the
+    renamed ones (platform mode passes ``detailed_results.html``). If anything fails, no scores
+    file is left behind.
+    """
     if not os.path.isdir(output_dir):
         os.makedirs(output_dir)
     temporary: list[tuple[str, str]] = []
     try:
         for name, text in contents.items():
+            if name in in_place:
+                continue
             path = os.path.join(output_dir, f".{name}.tmp{os.getpid()}")
             temporary.append((name, path))
             with open(path, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(text)
         for name, path in temporary:
             os.replace(path, os.path.join(output_dir, name))
+        for name in in_place:
+            write_in_place(os.path.join(output_dir, name), contents[name])
     except BaseException:
         for _, path in temporary:
             if os.path.exists(path):
                 os.remove(path)
-        remove_outputs(output_dir)
+        remove_outputs(output_dir, [n for n in OUTPUT_FILES if n not in in_place])
         raise
