@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .schedule import Schedule, ScheduleError, parse_schedule
 from .splits import check_sizes
 
 PHASES = ("train", "dev", "final")
@@ -128,6 +129,7 @@ class Preset:
     executor: str = "local"
     publish_data: bool = False  # ship the dataset inside the participant archive
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    schedule: Schedule = field(default_factory=lambda: parse_schedule(None, Path("defaults")))
 
     def task(self, task_id: str) -> TaskSpec:
         for task in self.tasks:
@@ -322,6 +324,7 @@ _PRESET_KEYS = {
     "datasets",
     "tasks",
     "delta",
+    "competition",
 }
 
 
@@ -432,13 +435,17 @@ def parse_preset(raw: Any, path: Path) -> Preset:
         )  # fmt: skip
     if len({t.id for t in tasks}) != len(tasks):
         raise _fail(path, "tasks", "task ids must be unique")
+    try:
+        schedule = parse_schedule(raw.get("competition"), path)
+    except ScheduleError as error:
+        raise PresetError(str(error)) from None
     return Preset(
         name=raw["name"], path=path, title=raw.get("title", raw["name"]),
         models={p: int(models[p]) for p in PHASES}, tasks=tuple(tasks),
         device=device,
         executor=_choice(path, "executor", raw.get("executor", "local"), EXECUTORS),
         publish_data=_flag(path, "publish_data", raw.get("publish_data", False)),
-        datasets=datasets,
+        datasets=datasets, schedule=schedule,
     )  # fmt: skip
 
 
