@@ -15,17 +15,11 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+from .columns import SCORING_DIR
 from .export import PUBLIC_FILES, ExportError, reference_manifest
 from .logo import draw_logo
-from .pages import (
-    PAGE_NAMES,
-    ROOT,
-    SCORING_DIR,
-    html_page,
-    render_codabench_yaml,
-    render_codalab_yaml,
-    render_markdown_pages,
-)
+from .pages import PAGE_NAMES, ROOT, html_page, render_markdown_pages
+from .platforms import render_codabench_yaml, render_codalab_yaml
 from .presets import Preset, TaskSpec
 from .zips import tree_entries, write_zip, zip_bytes
 

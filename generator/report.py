@@ -37,12 +37,12 @@ from micokit.datasets import TaskDataset
 from micokit.loading import Task
 from micokit.submission import load_scorer
 
+from .columns import SCORING_DIR
 from .datasets import load_dataset
 from .export import task_manifest
 from .presets import Preset, ScenarioSpec, TaskSpec
 from .store import current_config_key
 
-SCORING_DIR = Path(__file__).resolve().parent.parent / "scoring_program"
 ALPHAS = (0.1, 0.01, 0.001)
 TPR_METRICS = tuple(f"tpr_at_fpr_{a:g}" for a in ALPHAS)
 METRICS = (*TPR_METRICS, "auc")
