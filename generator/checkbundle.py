@@ -1,13 +1,16 @@
 """Open every bundle the way its platform does, then score test submissions through it.
 
-CodaLab v1.5: the first ``*.yaml`` entry is the competition (and must be the only one), top-level
-keys are from the set CodaLab knows, the four html pages exist, phases point at inner zips that
-exist and hold their folder's *contents*, the scoring program's ``metadata`` has the command.
-Codabench v2: ``version: 2``, tasks and phases reference existing folders, one leaderboard whose
-first column is the ranking score, keys and titles within 36 characters, a pinned image.
-Both: the reference data is for the task the file name says, a perfect, a random and a
-malformed submission are scored by the bundled program run as the platform runs it, and the
-leaderboard columns must be exactly the keys in scores.txt and scores.json.
+The platform rules (dates, keys, lengths, phase ordering, leaderboard behaviour, migration and
+visibility flags) live in ``generator.conformance``, each citing the platform code it follows;
+this module opens the zips, runs those rules on each competition.yaml, and emulates the workers.
+CodaLab v1.5: the first ``*.yaml`` entry is the competition (and must be the only one), the four
+html pages exist, phases point at inner zips that exist and hold their folder's *contents*, the
+scoring program's ``metadata`` has the command.
+Codabench v2: tasks and phases reference existing folders, a pinned image.
+Both: the reference data is for the task the file name says; a perfect, a random, a malformed
+and a nested-zip submission are scored by the bundled program laid out and run as each
+platform's worker does (see ``_platform_score``); the leaderboard columns must be exactly the
+keys in scores.txt and scores.json; detailed_results.html must survive the worker's handling.
 Participant archives: for the task their name says, and no ground truth inside.
 A bundle that cannot be read at all (truncated, not a zip, a damaged entry, a YAML that does not
 parse) is one line naming it; the other bundles are still checked.
@@ -32,18 +35,13 @@ from pathlib import Path
 import yaml
 
 from .bundle import ground_truth_leaks, sample_submission
+from .conformance import codabench_rules, codalab_rules
 from .presets import Preset, TaskSpec
+from .zips import zip_bytes
 
-CODALAB_KEYS = {
-    "title", "description", "image", "has_registration", "html", "phases", "leaderboard",
-    "competition_docker_image", "start_date", "end_date", "admin_names", "allow_public_submissions",
-    "allow_teams", "anonymous_leaderboard", "disallow_leaderboard_modifying",
-    "enable_detailed_results", "enable_forum", "enable_per_submission_metadata",
-    "force_submission_to_leaderboard", "show_datasets_from_yaml", "queue", "allow_organizer_teams",
-}  # fmt: skip
 CODALAB_PAGES = ("overview", "evaluation", "terms", "data")
 CODALAB_COMMAND = "python3 $program/score.py $input $output"
-CODABENCH_MAX = 36
+DETAILED = "detailed_results.html"
 PHASE_FILE_KEYS = ("scoring_program", "reference_data", "starting_kit", "public_data", "input_data")
 SCORE_TIMEOUT = 300
 STDERR_SHOWN = 240
@@ -59,20 +57,72 @@ def _unpinned(image: str | None) -> bool:
     return not image or ":" not in image or image.endswith(":latest")
 
 
+class Run:
+    """What one emulated worker run left: exit status, stderr, scores, detailed-results verdict."""
+
+    def __init__(self, status: int, stderr: str, txt: dict, js: dict, detailed: str | None):
+        self.status, self.stderr, self.txt, self.js = status, stderr, txt, js
+        self.detailed = detailed  # None when the page is as the platform needs it
+
+
+def _lay_out_submission(res: Path, submission: dict[str, bytes], platform: str) -> None:
+    """Write the submission into input/res the way each worker expands the zip.
+
+    CodaLab (competitions-v1-compute-worker worker.py ``get_bundle``) also extracts every zip
+    at the top of the expanded submission into a folder named after it, keeping the zip.
+    Codabench (compute_worker/compute_worker.py ``_get_bundle``) extracts once; its prediction
+    run then writes ``metadata`` beside the submission's files (``push_output``).
+    """
+    res.mkdir(parents=True)
+    for name, data in submission.items():
+        (res / name).parent.mkdir(parents=True, exist_ok=True)
+        (res / name).write_bytes(data)
+    if platform == "codalab":
+        for inner in sorted(res.glob("*.zip")):
+            try:
+                with zipfile.ZipFile(inner) as archive:
+                    archive.extractall(inner.with_suffix(""))
+            except zipfile.BadZipFile:
+                continue
+    else:
+        (res / "metadata").write_text("exitCode: 0\nelapsedTime: 0.1\n")
+
+
+def _detailed_verdict(output: Path, platform: str, inode: int | None, status: int) -> str | None:
+    """CodaLab's worker pre-creates detailed_results.html, uploads it through an entr watcher on
+    that file, and at the end opens it again (an IOError there fails the submission); Codabench's
+    watcher uploads ``output/detailed_results.html`` whenever it changes (watch_detailed_results).
+    """
+    page = output / DETAILED
+    if not page.is_file():
+        if platform == "codalab":
+            return "deletes detailed_results.html, which CodaLab's worker then fails to open"
+        return None if status else "writes no detailed_results.html"
+    if platform == "codalab" and page.stat().st_ino != inode:
+        return (
+            "replaces detailed_results.html by a new file; CodaLab's watcher only sees the file "
+            "it created, so the page is lost"
+        )
+    if page.stat().st_size == 0:
+        return "leaves detailed_results.html empty"
+    return None
+
+
 def _platform_score(
-    program: Path, reference: Path, submission: dict[str, bytes], command: str
-) -> tuple[int, str, dict, dict]:
-    """Run the scoring program as a CodaLab worker: own cwd, command split on spaces, no shell."""
+    program: Path, reference: Path, submission: dict[str, bytes], command: str, platform: str
+) -> Run:
+    """Run the scoring program as the platform's worker: own cwd, command split on spaces, no
+    shell (worker.py ``run``: ``prog_cmd.split(' ')``; Codabench substitutes the same way)."""
     with tempfile.TemporaryDirectory() as folder:
         run = Path(folder)
         shutil.copytree(program, run / "program")
         shutil.copytree(reference, run / "input" / "ref")
-        res = run / "input" / "res"
-        res.mkdir()
-        for name, data in submission.items():
-            (res / name).parent.mkdir(parents=True, exist_ok=True)
-            (res / name).write_bytes(data)
+        _lay_out_submission(run / "input" / "res", submission, platform)
         (run / "output").mkdir()
+        inode = None
+        if platform == "codalab":  # worker.py: open(default_detailed_result_path, 'a').close()
+            (run / "output" / DETAILED).touch()
+            inode = (run / "output" / DETAILED).stat().st_ino
         values = {"$program": run / "program", "$input": run / "input", "$output": run / "output"}
         argv = command.split(" ")
         for placeholder, path in values.items():
@@ -83,7 +133,8 @@ def _platform_score(
                 argv, cwd=run, capture_output=True, text=True, timeout=SCORE_TIMEOUT
             )
         except subprocess.TimeoutExpired:
-            return 124, f"the scoring program ran longer than {SCORE_TIMEOUT} s", {}, {}
+            message = f"the scoring program ran longer than {SCORE_TIMEOUT} s"
+            return Run(124, message, {}, {}, None)
         scores_txt, scores_json = {}, {}
         if (run / "output" / "scores.txt").is_file():
             for line in (run / "output" / "scores.txt").read_text().splitlines():
@@ -94,7 +145,8 @@ def _platform_score(
                     raise ValueError(f"scores.txt line {line!r} is not 'key: number'") from None
         if (run / "output" / "scores.json").is_file():
             scores_json = json.loads((run / "output" / "scores.json").read_text())
-        return done.returncode, done.stderr, scores_txt, scores_json
+        detailed = _detailed_verdict(run / "output", platform, inode, done.returncode)
+        return Run(done.returncode, done.stderr, scores_txt, scores_json, detailed)
 
 
 def first_error(stderr: str, limit: int = STDERR_SHOWN) -> str:
@@ -131,24 +183,48 @@ def _submissions(preset: Preset, task: TaskSpec, reference: Path) -> dict[str, d
     malformed = dict(base)
     first = sorted(malformed)[0]
     malformed[first] = b"\n".join(malformed[first].splitlines()[:-1]) + b"\n"
-    return {"perfect": perfect, "random": randomised, "malformed": malformed}
+    nested = {"submission.zip": zip_bytes(sorted(perfect.items()))}
+    return {"perfect": perfect, "random": randomised, "malformed": malformed, "nested": nested}
 
 
 def _score_checks(
-    where: str, preset, task, program: Path, reference: Path, command: str, columns: list[str]
+    where: str,
+    preset: Preset,
+    task: TaskSpec,
+    program: Path,
+    reference: Path,
+    command: str,
+    columns: list[str],
+    platform: str,
 ) -> list[str]:
     problems = []
     for kind, submission in _submissions(preset, task, reference).items():
-        status, stderr, txt, js = _platform_score(program, reference, submission, command)
+        run = _platform_score(program, reference, submission, command, platform)
+        if run.detailed:
+            problems.append(f"{where}: the scoring program {run.detailed} ({kind} submission)")
+        if kind == "nested":
+            # The same zip must get the same answer on both platforms, although only CodaLab's
+            # worker unpacks a zip inside the submission.
+            other = "codabench" if platform == "codalab" else "codalab"
+            there = _platform_score(program, reference, submission, command, other)
+            if (run.status == 0) != (there.status == 0):
+                verdicts = {platform: run.status == 0, other: there.status == 0}
+                accepted = [name for name, ok in verdicts.items() if ok]
+                problems.append(
+                    f"{where}: a zip inside the submission zip is accepted on {accepted[0]} "
+                    "only; the same submission must get the same answer on both platforms"
+                )
+            continue
         if kind == "malformed":
-            if status == 0:
+            if run.status == 0:
                 problems.append(f"{where}: a malformed submission was accepted")
-            elif "Traceback" in stderr or not stderr.strip():
+            elif "Traceback" in run.stderr or not run.stderr.strip():
                 problems.append(f"{where}: a malformed submission got no clear message")
             continue
-        if status != 0:
-            problems.append(f"{where}: the {kind} submission failed: {first_error(stderr)}")
+        if run.status != 0:
+            problems.append(f"{where}: the {kind} submission failed: {first_error(run.stderr)}")
             continue
+        txt, js = run.txt, run.js
         if set(txt) != set(js) or any(abs(txt[k] - js[k]) > 1e-4 for k in txt):
             problems.append(f"{where}: scores.txt and scores.json disagree")
         if set(columns) != set(txt):
@@ -228,9 +304,9 @@ def check_codalab(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
                 f"{where}: competition.yaml must be the first and only YAML at the zip root (found {yamls})"
             ]
         competition = yaml.safe_load(archive.read("competition.yaml"))
-        unknown = sorted(set(competition) - CODALAB_KEYS)
-        if unknown:
-            problems.append(f"{where}: CodaLab rejects unknown top-level keys {unknown}")
+        if not isinstance(competition, dict):
+            return problems + [f"{where}: competition.yaml is not a mapping"]
+        problems += codalab_rules(preset, task, competition, where)
         if _unpinned(competition.get("competition_docker_image")):
             problems.append(f"{where}: competition_docker_image is not pinned to a tag")
         html = competition.get("html") or {}
@@ -239,12 +315,7 @@ def check_codalab(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
                 problems.append(f"{where}: html page '{page}' missing")
         if competition.get("image") not in names:
             problems.append(f"{where}: logo {competition.get('image')!r} missing")
-        leaderboard = competition.get("leaderboard") or {}
-        boards = list((leaderboard.get("leaderboards") or {}).values())
-        columns = leaderboard.get("columns") or {}
-        for key, column in columns.items():
-            if column.get("leaderboard") not in boards:
-                problems.append(f"{where}: column {key} points at no leaderboard")
+        columns = (competition.get("leaderboard") or {}).get("columns") or {}
         with tempfile.TemporaryDirectory() as folder:
             root = Path(folder)
             for number, phase in sorted((competition.get("phases") or {}).items()):
@@ -253,8 +324,6 @@ def check_codalab(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
                         problems.append(
                             f"{where}: phase {number} {key} {phase[key]!r} is not in the bundle"
                         )
-                unset = [k for k in ("scoring_program", "reference_data") if k not in phase]
-                problems += [f"{where}: phase {number} names no {key}" for key in unset]
                 if any(phase.get(k) not in names for k in ("scoring_program", "reference_data")):
                     continue
                 inner = {}
@@ -285,6 +354,7 @@ def check_codalab(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
                     inner["reference_data"],
                     command,
                     list(columns),
+                    "codalab",
                 )
     return problems
 
@@ -301,8 +371,9 @@ def check_codabench(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
         if "competition.yaml" not in names:
             return problems + [f"{where}: no competition.yaml at the zip root"]
         competition = yaml.safe_load(archive.read("competition.yaml"))
-        if competition.get("version") != 2:
-            problems.append(f"{where}: version must be 2")
+        if not isinstance(competition, dict):
+            return problems + [f"{where}: competition.yaml is not a mapping"]
+        problems += codabench_rules(preset, task, competition, where)
         if _unpinned(competition.get("docker_image")):
             problems.append(f"{where}: docker_image is not pinned to a tag")
         for page in competition.get("pages", []) + [{"file": competition.get("terms")}]:
@@ -313,21 +384,8 @@ def check_codabench(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
             for index in phase.get("tasks", []):
                 if index not in tasks:
                     problems.append(f"{where}: phase {phase.get('name')} uses unknown task {index}")
-        leaderboards = competition.get("leaderboards", [])
-        if len(leaderboards) != 1:
-            problems.append(f"{where}: expected one leaderboard, found {len(leaderboards)}")
-            return problems
-        columns = leaderboards[0].get("columns", [])
-        if not columns or columns[0]["key"] != "average_TPR_FPR_1000":
-            problems.append(
-                f"{where}: the first column must be the ranking score average_TPR_FPR_1000"
-            )
-        for column in columns:
-            for field in ("key", "title"):
-                if len(column[field]) > CODABENCH_MAX:
-                    problems.append(
-                        f"{where}: column {field} {column[field]!r} is over {CODABENCH_MAX} characters"
-                    )
+        leaderboards = competition.get("leaderboards") or [{}]
+        columns = leaderboards[0].get("columns") or []
         with tempfile.TemporaryDirectory() as folder:
             root = Path(folder)
             archive.extractall(root)
@@ -350,6 +408,7 @@ def check_codabench(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
                     reference,
                     legacy,
                     [c["key"] for c in columns],
+                    "codabench",
                 )
     return problems
 

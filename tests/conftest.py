@@ -53,3 +53,17 @@ def tiny_export(tiny_store, tmp_path_factory) -> tuple[Path, Path]:
         "--public", str(out / "public"), "--reference", str(out / "reference"),
     )  # fmt: skip
     return out / "public", out / "reference"
+
+
+@pytest.fixture(scope="session")
+def bundles(tiny_preset, tiny_export, tmp_path_factory) -> Path:
+    """Every bundle of the tiny preset, with SHA256SUMS, as ``make bundle`` writes them."""
+    from generator.bundle import build_task_bundles, write_checksums
+
+    public, reference = tiny_export
+    out = tmp_path_factory.mktemp("bundles")
+    written = []
+    for task in tiny_preset.tasks:
+        written += build_task_bundles(tiny_preset, task, public, reference, out)
+    write_checksums(out, written)
+    return out
