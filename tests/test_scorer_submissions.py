@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import zipfile
 
@@ -256,6 +257,127 @@ def _bad_file(case, ref, data):
 )
 def test_bad_prediction_files_are_rejected_with_what_was_expected(case, ref, data, expected):
     assert expected in _bad_file(case, ref, data)
+
+
+# --- numbers: one answer on every numpy the scorer supports (>= 1.17) --------------------------
+#
+# numpy 1.17 (CodaLab's codalab-legacy:py37 image) reads a malformed *last* value up to where it
+# stops making sense: '0.75.3' -> 0.75, '0.3-0.2' -> 0.3, '0.5e' -> 0.5, with no warning. Newer
+# numpy refuses them. The scorer must refuse them everywhere, with the same message.
+
+MALFORMED = [b"0.75.3", b"0.3-0.2", b"0.5e", b"0.5e+", b"1e5e", b"1e5.5", b"0.5-", b"0.5ee3"]
+
+
+MALFORMED_LABELS = [b"1.0.3", b"0-1", b"1e", b"1e+", b"0e0e", b"1e0.5", b"1-", b"1ee0"]
+
+LAYOUTS = {
+    "one per line": (lambda values: b"\n".join(values) + b"\n", 20),
+    "no trailing newline": (lambda values: b"\n".join(values), 20),
+    "CRLF": (lambda values: b"\r\n".join(values) + b"\r\n", 20),
+    "one line": (lambda values: b",".join(values), 1),
+}
+
+
+@pytest.mark.parametrize("token", MALFORMED, ids=lambda t: t.decode())
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_a_malformed_last_value_is_rejected_with_its_line(case, ref, token, layout):
+    join, line = LAYOUTS[layout]
+    files = case.files()
+    rel = case.path("image_hi", "dev", "model_2")
+    files[rel] = join(files[rel].split()[:-1] + [token])
+    assert rejection(case, ref, files) == (
+        f"submission error: 'image/image_hi/dev/model_2/prediction.csv': line {line} "
+        f"(value #20): {token.decode()!r} is not a number"
+    )
+
+
+@pytest.mark.parametrize("token", MALFORMED_LABELS, ids=lambda t: t.decode())
+def test_a_malformed_last_label_is_a_reference_data_error(case, token):
+    """numpy 1.17 alone would read '1.0.3' as the label 1 and score the submission."""
+
+    def mutate(path):
+        solution = path / "image/image_inf/dev/model_1/solution.csv"
+        solution.write_bytes(b"1\n0\n" * 9 + b"1\n" + token + b"\n")
+
+    assert _broken_reference(case, mutate) == (
+        "reference data error (organizer): image/image_inf/dev/model_1/solution.csv: "
+        "line 20 (value #20) is not a number"
+    )
+
+
+def _short_tokens(alphabet=b"1.e+-", longest=5):
+    tokens = [b""]
+    for length in range(longest):
+        tokens += [t + bytes([c]) for t in tokens if len(t) == length for c in alphabet]
+    return tokens[1:]
+
+
+def _python_float(token):
+    try:
+        return float(token)
+    except ValueError:
+        return None
+
+
+def test_every_short_token_is_accepted_exactly_when_python_reads_it_as_a_float():
+    """All 3,905 tokens of up to 5 characters over '1.e+-', last in a file or alone: Python's
+    float() is the specification (over these characters it is exactly the scorer's syntax)."""
+    parse = S.inputs.parse_values
+    for token in _short_tokens():
+        expected = _python_float(token)
+        for data in (b"0.5\n" + token + b"\n", b"0.5 " + token, token):
+            if expected is None:
+                with pytest.raises(ValueError, match="is not a number"):
+                    parse(data)
+            else:
+                values = parse(data)
+                assert values[-1] == expected and values.dtype == np.float64, token
+
+
+def test_valid_numbers_read_exactly_as_python_reads_them():
+    texts = [
+        "0", "-0", "+0.0", "1", "1.", ".5", "+.5e-1", "5E+0", "0.1", "0.30000000000000004",
+        "0.1000000000000000055511151231257827", "0.99999999999999994", "0.99999999999999995",
+        "1e-320", "4.9e-324", "2e-324", "2.2250738585072011e-308", "1e400", "-1e400",
+        "9007199254740993", "0." + "0" * 300 + "1", "1" + "0" * 300, "0.5" + "0" * 200,
+        "123456789012345678901234567890e-30", "1.7976931348623157e308", "1.7976931348623159e308",
+    ]  # fmt: skip
+    values = S.inputs.parse_values(("\n".join(texts) + "\n").encode())
+    expected = np.array([float(t) for t in texts])
+    assert values.tobytes() == expected.tobytes()  # bit for bit, -0.0 included
+    every_token_once = b" ".join(t for t in _short_tokens() if _python_float(t) is not None)
+    values = S.inputs.parse_values(every_token_once)
+    expected = np.array([float(t) for t in every_token_once.split()])
+    assert values.tobytes() == expected.tobytes()
+
+
+def test_values_cut_by_a_chunk_border_are_read_and_checked_whole(monkeypatch):
+    """The fast path checks the file in chunks; a token cut by a chunk border still counts."""
+    values = np.random.default_rng(7).uniform(size=400)
+    text = format_scores(values)
+    for chunk in (7, 64, 1000):
+        monkeypatch.setattr(S.inputs, "_CHUNK", chunk)
+        assert S.inputs.parse_values(text).tobytes() == values.tobytes()
+        border = 3 * chunk
+        for bad in (b"0.5.1", b"1e", b"0.3-0.2", b"1e+", b"1.e-5.", b"0.5"):
+            for cut in range(1, len(bad)):  # bad[:cut] in the third chunk, the rest in the fourth
+                start = text.rfind(b"\n", 0, border - cut) + 1
+                end = text.index(b"\n", start)
+                planted = text[:start] + b" " * (border - cut - start) + bad + text[end:]
+                assert planted[border - cut : border - cut + len(bad)] == bad
+                line = text[:start].count(b"\n") + 1
+                if bad == b"0.5":
+                    expected = values.copy()
+                    expected[line - 1] = 0.5
+                    assert S.inputs.parse_values(planted).tobytes() == expected.tobytes()
+                    continue
+                pattern = f"line {line} \\(value #{line}\\): '{re.escape(bad.decode())}' is not"
+                with pytest.raises(ValueError, match=pattern):
+                    S.inputs.parse_values(planted)
+        long = b"0." + b"1" * (5 * chunk)  # longer than a chunk, with no separator at all
+        assert S.inputs.parse_values(long).tolist() == [float(long)]
+        with pytest.raises(ValueError, match="line 1 \\(value #1\\): '0.111"):
+            S.inputs.parse_values(long + b".5")
 
 
 def test_both_names_that_disagree_are_rejected(case, ref):
@@ -567,10 +689,10 @@ def test_internal_errors_exit_3_with_one_line_and_no_outputs(case, ref, capsys, 
     argv = ["--submission", str(case.write_zip(case.files())), "--reference", ref]
     real = S.report.write_outputs
 
-    def fail_midway(output_dir, contents):
+    def fail_midway(output_dir, contents, *rest):
         contents = dict(contents)
         contents["scores.txt"] = None  # writing it raises TypeError after the others
-        real(output_dir, contents)
+        real(output_dir, contents, *rest)
 
     S.report.write_outputs = fail_midway
     try:
