@@ -15,7 +15,24 @@ DATA_ARG     := $(if $(DATA),--data-dir $(DATA))
 EXECUTOR_ARG := $(if $(EXECUTOR),--executor $(EXECUTOR))
 WORKERS_ARG  := $(if $(WORKERS),--workers $(WORKERS))
 
+# `make test` runs the scorer's tests a second time on a real Python 3.7 with numpy 1.17, the
+# versions of CodaLab's codalab-legacy:py37 image, in .venv37 (tests/requirements-py37.txt),
+# when the machine has a Python 3.7: scripts/find-python37.sh looks in pyenv, then on PATH
+# (looked up once, and only by the targets that need it). PYTHON37=/path/to/python3.7 names
+# one; PYTHON37= skips that run.
+PYTHON37 ?= $(eval PYTHON37 := $$(shell sh scripts/find-python37.sh))$(PYTHON37)
+VENV37   := .venv37
+STAMP37  := $(VENV37)/.installed
+REQ37    := tests/requirements-py37.txt
+# tests/conftest.py serves the generator's tests (Python 3.11, PyYAML); the scorer's tests do
+# not use it, hence --noconftest.
+TEST37 = SCORER_EXPECT_PYTHON=3.7 SCORER_EXPECT_NUMPY=$(shell sed -n 's/^numpy==//p' $(REQ37)) \
+	$(VENV37)/bin/python -m pytest -q --noconftest tests/test_scorer_*.py
+SKIP37 = skipped the scorer tests on Python 3.7 with numpy 1.17: no Python 3.7 found (looked \
+	in pyenv and for python3.7 on PATH; PYTHON37=/path/to/python3.7 names one)
+
 .PHONY: venv generate export report bundle check-bundle test lint format status clean
+.PHONY: venv37 test37
 
 $(STAMP): requirements.txt starting_kit/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +41,16 @@ $(STAMP): requirements.txt starting_kit/pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(STAMP37): $(REQ37)
+	@test -n "$(PYTHON37)" || { echo "no Python 3.7 found; set PYTHON37=/path/to/python3.7" >&2; exit 1; }
+	$(VENV37)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 7))' 2>/dev/null \
+		|| $(PYTHON37) -m venv --clear $(VENV37)
+	$(VENV37)/bin/python -m pip install -q --disable-pip-version-check --only-binary=:all: -r $(REQ37)
+	touch $(STAMP37)
+
+venv37: $(STAMP37)
+	@:
 
 generate: venv
 	$(BIN)/python -m generator generate --preset $(PRESET) --store $(STORE) $(DATA_ARG) $(EXECUTOR_ARG) $(WORKERS_ARG)
@@ -41,8 +68,18 @@ bundle: venv
 check-bundle: venv
 	$(BIN)/python -m generator check-bundle --preset $(PRESET) --bundles $(BUNDLES)
 
+# The main suite, then the scorer's tests on Python 3.7 (or one line saying why not). In the
+# main suite SCORER_TEST_PYTHONS also runs the scorer as the platform does with .venv37's
+# python, and compares its scores with this interpreter's.
 test: venv
-	$(BIN)/python -m pytest -q
+	+@$(if $(PYTHON37),$(MAKE) --no-print-directory venv37 PYTHON37='$(PYTHON37)',:)
+	$(if $(PYTHON37),SCORER_TEST_PYTHONS='$(CURDIR)/$(VENV37)/bin/python' )$(BIN)/python -m pytest -q
+	$(if $(PYTHON37),$(TEST37),@echo '$(SKIP37)')
+
+# Only the second part: the scorer's tests on Python 3.7 with numpy 1.17.
+test37:
+	+@$(if $(PYTHON37),$(MAKE) --no-print-directory venv37 PYTHON37='$(PYTHON37)',:)
+	$(if $(PYTHON37),$(TEST37),@echo '$(SKIP37)')
 
 lint: venv
 	$(BIN)/python -m ruff check .
