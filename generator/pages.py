@@ -62,8 +62,7 @@ def page_values(preset: Preset, task: TaskSpec) -> dict[str, str]:
          f"scores on `dev` models shown live; at most {schedule.max_submissions} submissions, "
          f"{schedule.max_submissions_per_day} per day (UTC)"],
         ["Final", "final", f"{utc_text(schedule.final_start)} UTC", f"{utc_text(schedule.end)} UTC",
-         "your counted development submission is scored on `final` models; the organizers "
-         "publish the results"],
+         "your counted development submission is scored on `final` models"],
     ]  # fmt: skip
     keys = score_keys(len(task.scenarios))
     labels = scenario_short_labels(task)
