@@ -26,7 +26,7 @@ from .platforms import (
     FINAL_MAX_SUBMISSIONS,
 )
 from .presets import Preset, TaskSpec
-from .schedule import UTC, utc_text
+from .schedule import as_instant, utc_text
 
 # Competition model fields: CompetitionDefBundle.unpack passes every top-level key except
 # html/phases/leaderboard/admin_names to ``Competition(**comp_base)``; any other key raises
@@ -61,23 +61,6 @@ CODABENCH_REQUIRED = ("title", "image", "terms", "pages", "tasks", "phases", "le
 CODALAB_LENGTHS = {"title": 100}
 CODALAB_PHASE_LENGTHS = {"label": 50, "description": 1000}
 CODABENCH_TITLE = 256
-
-
-def _instant(value: Any) -> dt.datetime | None:
-    """A parsed date as UTC, or None if it is not one (the platform-specific format is
-    checked separately)."""
-    if isinstance(value, dt.datetime):
-        moment = value
-    elif isinstance(value, dt.date):
-        moment = dt.datetime.combine(value, dt.time())
-    elif isinstance(value, str):
-        try:
-            moment = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _mismatch(where: str, what: str, found: dt.datetime | None, expected: dt.datetime) -> list[str]:
@@ -164,12 +147,12 @@ def _codalab_dates(preset: Preset, competition: dict, phases: list[dict], where:
                 f"{where}: phase {phase.get('phasenumber')} start_date {value!r} has no time "
                 "of day; CodaLab's parse_datetime fails on it"
             )
-        starts.append(_instant(value))
+        starts.append(as_instant(value))
     if None in starts:
         return problems + [f"{where}: every phase needs a start_date CodaLab can read"]
     if starts != sorted(starts) or len(set(starts)) != len(starts):
         problems.append(f"{where}: phase start dates must increase with the phase number")
-    end = _instant(competition.get("end_date"))
+    end = as_instant(competition.get("end_date"))
     if end is None:
         problems.append(
             f"{where}: no end_date: the Final phase would never close (Competition.is_active)"
@@ -336,7 +319,7 @@ def _codabench_date(value: Any, what: str, where: str) -> tuple[dt.datetime | No
             f"{where}: {what} {value!r} is not a quoted UTC 'YYYY-MM-DD HH:MM:SS' (Codabench "
             "replaces an offset by UTC and a missing time by midnight)"
         ]
-    return _instant(value), []
+    return as_instant(value), []
 
 
 def codabench_phases(competition: dict) -> list[dict]:

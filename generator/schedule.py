@@ -77,10 +77,11 @@ def utc_text(moment: dt.datetime) -> str:
     return moment.astimezone(UTC).strftime(DATE_FORMAT)
 
 
-def parse_instant(path: Path, where: str, value: Any) -> dt.datetime:
-    """A preset date: ``2027-03-15 12:00`` (UTC unless an offset is given) or a YAML date.
+def as_instant(value: Any) -> dt.datetime | None:
+    """A YAML date, datetime or ISO text as an aware UTC instant; None if it is none of those.
 
-    A date without a time means midnight UTC. An offset is converted to UTC, never dropped.
+    A date without a time means midnight UTC; a naive time is UTC; an offset is converted to
+    UTC, never dropped.
     """
     if isinstance(value, dt.datetime):
         moment = value
@@ -90,17 +91,20 @@ def parse_instant(path: Path, where: str, value: Any) -> dt.datetime:
         try:
             moment = dt.datetime.fromisoformat(value.strip())
         except ValueError:
-            raise ScheduleError(
-                f"{path}: {where}: {value!r} is not a date and time like '2027-03-15 12:00' (UTC)"
-            ) from None
+            return None
     else:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_instant(path: Path, where: str, value: Any) -> dt.datetime:
+    """A preset date, ``2027-03-15 12:00`` (UTC unless an offset is given) or a YAML date."""
+    moment = as_instant(value)
+    if moment is None:
         raise ScheduleError(
-            f"{path}: {where}: expected a date and time like '2027-03-15 12:00' (UTC), "
-            f"got {value!r}"
+            f"{path}: {where}: {value!r} is not a date and time like '2027-03-15 12:00' (UTC)"
         )
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return moment
 
 
 def _positive_int(path: Path, where: str, value: Any) -> int:

@@ -71,7 +71,7 @@ def test_both_platforms_get_the_same_instants_as_quoted_utc_strings():
     [
         ({"counted_submission": "first"}, "counted_submission: 'first' is not one of latest, best"),
         ({"development": {"start": "soon"}}, "development.start: 'soon' is not a date"),
-        ({"development": {"start": 20270111}}, "expected a date and time"),
+        ({"development": {"start": 20270111}}, "20270111 is not a date and time"),
         ({"final": {"ends": "2027-05-01"}}, "competition.final: unknown key 'ends'"),
         (
             {"development": {"start": "2027-03-20 00:00", "end": "2027-03-15 00:00"}},
