@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import re
 import shutil
@@ -88,21 +89,25 @@ def _lay_out_submission(res: Path, submission: dict[str, bytes], platform: str) 
         (res / "metadata").write_text("exitCode: 0\nelapsedTime: 0.1\n")
 
 
-def _detailed_verdict(output: Path, platform: str, inode: int | None, status: int) -> str | None:
+def _detailed_verdict(output: Path, platform: str, watched: int | None, status: int) -> str | None:
     """CodaLab's worker pre-creates detailed_results.html, uploads it through an entr watcher on
     that file, and at the end opens it again (an IOError there fails the submission); Codabench's
     watcher uploads ``output/detailed_results.html`` whenever it changes (watch_detailed_results).
+
+    ``watched`` is a descriptor held open on CodaLab's pre-created file, as the watcher holds
+    it: if the program unlinked that file, its link count is 0 whatever now has the name
+    (inode numbers are reused, so comparing them is not enough).
     """
     page = output / DETAILED
-    if not page.is_file():
-        if platform == "codalab":
+    if watched is not None and os.fstat(watched).st_nlink == 0:
+        if not page.is_file():
             return "deletes detailed_results.html, which CodaLab's worker then fails to open"
-        return None if status else "writes no detailed_results.html"
-    if platform == "codalab" and page.stat().st_ino != inode:
         return (
             "replaces detailed_results.html by a new file; CodaLab's watcher only sees the file "
             "it created, so the page is lost"
         )
+    if not page.is_file():
+        return None if status else "writes no detailed_results.html"
     if page.stat().st_size == 0:
         return "leaves detailed_results.html empty"
     return None
@@ -119,10 +124,10 @@ def _platform_score(
         shutil.copytree(reference, run / "input" / "ref")
         _lay_out_submission(run / "input" / "res", submission, platform)
         (run / "output").mkdir()
-        inode = None
+        watched = None
         if platform == "codalab":  # worker.py: open(default_detailed_result_path, 'a').close()
             (run / "output" / DETAILED).touch()
-            inode = (run / "output" / DETAILED).stat().st_ino
+            watched = os.open(run / "output" / DETAILED, os.O_RDONLY)
         values = {"$program": run / "program", "$input": run / "input", "$output": run / "output"}
         argv = command.split(" ")
         for placeholder, path in values.items():
@@ -133,6 +138,8 @@ def _platform_score(
                 argv, cwd=run, capture_output=True, text=True, timeout=SCORE_TIMEOUT
             )
         except subprocess.TimeoutExpired:
+            if watched is not None:
+                os.close(watched)
             message = f"the scoring program ran longer than {SCORE_TIMEOUT} s"
             return Run(124, message, {}, {}, None)
         scores_txt, scores_json = {}, {}
@@ -145,7 +152,11 @@ def _platform_score(
                     raise ValueError(f"scores.txt line {line!r} is not 'key: number'") from None
         if (run / "output" / "scores.json").is_file():
             scores_json = json.loads((run / "output" / "scores.json").read_text())
-        detailed = _detailed_verdict(run / "output", platform, inode, done.returncode)
+        try:
+            detailed = _detailed_verdict(run / "output", platform, watched, done.returncode)
+        finally:
+            if watched is not None:
+                os.close(watched)
         return Run(done.returncode, done.stderr, scores_txt, scores_json, detailed)
 
 
@@ -289,7 +300,9 @@ def _extract(data: bytes, target: Path) -> None:
         archive.extractall(target)
 
 
-def check_codalab(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
+def check_codalab(preset: Preset, task: TaskSpec, path: Path, score: bool = True) -> list[str]:
+    """Everything about one CodaLab bundle; ``score=False`` skips running the scoring program
+    (only the tests use it, to check competition.yaml alone quickly)."""
     where = str(path)
     problems: list[str] = []
     with zipfile.ZipFile(path) as archive:
@@ -346,6 +359,8 @@ def check_codalab(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
                         f"{where}: metadata command {command!r}, expected {CODALAB_COMMAND!r}"
                     )
                     continue
+                if not score:
+                    continue
                 problems += _score_checks(
                     f"{where} phase {number}",
                     preset,
@@ -359,7 +374,8 @@ def check_codalab(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
     return problems
 
 
-def check_codabench(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
+def check_codabench(preset: Preset, task: TaskSpec, path: Path, score: bool = True) -> list[str]:
+    """Everything about one Codabench bundle; ``score=False`` as in :func:`check_codalab`."""
     where = str(path)
     problems: list[str] = []
     with zipfile.ZipFile(path) as archive:
@@ -400,6 +416,8 @@ def check_codabench(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
                     .replace("/app/input", "$input")
                     .replace("/app/output", "$output")
                 )
+                if not score:
+                    continue
                 problems += _score_checks(
                     f"{where} task {index}",
                     preset,

@@ -141,8 +141,12 @@ def test_a_killed_worker_is_retried_and_reported(tmp_path, reference, executor):
             process.kill()
     assert victim is not None, "the run ended before a worker could be killed"
     assert process.returncode == 0, stderr[-2000:]
-    assert "died" in stderr and "retrying image/image_inf/" in stderr
-    assert "0 failed" in stderr and "0 retries" not in stderr
+    assert "died" in stderr and "0 failed" in stderr
+    # The kill usually lands mid-model, which is charged and retried. Rarely it lands after the
+    # worker renamed its model into place and before it reported it: that model is complete and
+    # counted as done (Tracker.attempt_failed), nothing to retry, and the run must still be whole.
+    if "retrying image/image_inf/" not in stderr:
+        assert f"{MODELS} trained" in stderr and "0 retries" in stderr, stderr[-2000:]
     names = [p.name for p in model_dirs(store)]
     assert len(names) == MODELS and all(name.startswith("model_") for name in names)
     assert not list(store.rglob(".tmp-*")), "a partial directory was left behind"

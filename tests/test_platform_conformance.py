@@ -11,6 +11,7 @@ import io
 import zipfile
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -65,9 +66,11 @@ def planted_program(bundles: Path, tmp_path: Path, platform: str, file: str, old
     return _rewrite(bundles / f"image-{platform}.zip", tmp_path / f"image-{platform}.zip", change)
 
 
-def problems_of(tiny_preset, path: Path) -> list[str]:
+def problems_of(tiny_preset, path: Path, score: bool = False) -> list[str]:
+    """check-bundle's check of one bundle; ``score`` runs the bundled scoring program too,
+    which only the plants in the scoring program need (it costs seconds per bundle)."""
     check = check_codalab if path.name.endswith("-codalab.zip") else check_codabench
-    return check_one(check, tiny_preset, tiny_preset.task("image"), path)
+    return check_one(partial(check, score=score), tiny_preset, tiny_preset.task("image"), path)
 
 
 def the_one_line(problems: list[str], words: str) -> str:
@@ -87,7 +90,7 @@ def _codabench_phase(competition: dict, name: str) -> dict:
 
 def test_the_built_bundles_follow_every_rule(tiny_preset, bundles):
     for platform in ("codalab", "codabench"):
-        assert problems_of(tiny_preset, bundles / f"image-{platform}.zip") == []
+        assert problems_of(tiny_preset, bundles / f"image-{platform}.zip", score=True) == []
 
 
 # --- 1. Codabench: phase dates that conflict, times that the unpacker drops --------------------
@@ -189,7 +192,7 @@ def test_5_a_scorer_that_renames_detailed_results_over_the_workers_file(
         "        handle.write(text)\n"
         '    os.replace(path + ".tmp", path)\n\n\ndef write_outputs(',
     )
-    problems = problems_of(tiny_preset, path)
+    problems = problems_of(tiny_preset, path, score=True)
     the_one_line(problems, "replaces detailed_results.html by a new file")
 
 
@@ -202,7 +205,7 @@ def test_5_a_scorer_that_deletes_detailed_results_on_failure(tiny_preset, bundle
         "report.remove_outputs(output_dir, _stale_outputs(args))\n            if args.platform:",
         "report.remove_outputs(output_dir)\n            if False:",
     )
-    problems = problems_of(tiny_preset, path)
+    problems = problems_of(tiny_preset, path, score=True)
     line = the_one_line(problems, "deletes detailed_results.html")
     assert line.endswith("(malformed submission)")
 
@@ -300,7 +303,7 @@ def test_10_a_scorer_accepting_nested_zips_only_where_unpacked(
         "    if nested:\n",
         "    if problems and nested:\n",
     )
-    problems = problems_of(tiny_preset, path)
+    problems = problems_of(tiny_preset, path, score=True)
     the_one_line(problems, "a zip inside the submission zip is accepted on codalab only")
 
 
