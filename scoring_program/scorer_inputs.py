@@ -32,6 +32,12 @@ SLACK_BYTES = 4096
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_ENTRIES = 200000
 MAX_SHOWN_PROBLEMS = 10
+MAX_DEPTH = 16
+"""Folders a path may have; the deepest valid layout has six (extra/task/scenario/phase/model)."""
+ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+"""Compression methods read. zipfile decompresses bzip2 and LZMA in chunks with no size cap (a
+16 KB bzip2 entry grew to 6 GB), deflate honours the read limit; every common zip tool writes
+deflate. Refused in a zip both locally and in micokit, so the two give the same answer."""
 DEFAULT_DELTA = 1e-5
 
 IGNORED_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
@@ -143,6 +149,8 @@ def split_path(name: str) -> tuple[tuple[str, ...] | None, str | None]:
     parts = tuple(p for p in re.split(r"[\\/]+", name) if p not in ("", "."))
     if ".." in parts:
         return None, "path leaves the submission ('..')"
+    if len(parts) > MAX_DEPTH + 1:
+        return None, f"more than {MAX_DEPTH} folders deep"
     return parts, None
 
 
@@ -153,18 +161,31 @@ def list_directory(root: str, trusted: bool = False) -> tuple[list[Entry], list[
     """
     entries: list[Entry] = []
     problems: list[str] = []
-    for here, dirnames, filenames in os.walk(root, followlinks=trusted):
-        rel_here = os.path.relpath(here, root)
-        for name in sorted(dirnames):
-            if not trusted and os.path.islink(os.path.join(here, name)):
-                problems.append(f"{show(_rel(rel_here, name))} is a symbolic link")
-                dirnames.remove(name)
-        for name in sorted(filenames):
-            entry, problem = _directory_entry(here, _rel(rel_here, name), name, trusted)
+    # An explicit stack, not os.walk: os.walk recurses on Python < 3.12, and a folder 1,200
+    # levels deep (which the platform's extraction creates happily) hit the recursion limit.
+    pending = [(root, ".", 0)]
+    while pending:
+        here, rel_here, depth = pending.pop()
+        try:
+            names = sorted(os.listdir(here))
+        except OSError as exc:
+            problems.append(f"{show(rel_here)} cannot be listed ({exc.strerror or exc})")
+            continue
+        folders = []
+        for name in names:
+            full, rel = os.path.join(here, name), _rel(rel_here, name)
+            if os.path.isdir(full) and (trusted or not os.path.islink(full)):
+                folders.append((full, rel))
+                continue
+            entry, problem = _directory_entry(here, rel, name, trusted)
             if problem:
                 problems.append(problem)
             elif entry is not None:
                 entries.append(entry)
+        if folders and depth >= MAX_DEPTH:
+            problems.append(f"{show(folders[0][1])}: more than {MAX_DEPTH} folders deep")
+            folders = []
+        pending.extend((full, rel, depth + 1) for full, rel in reversed(folders))
         if len(entries) > MAX_ENTRIES:
             return entries, [f"more than {MAX_ENTRIES} files"]
     return entries, problems
@@ -207,7 +228,14 @@ def open_zip(path: str, error_class: type[ScoringError]) -> Tree:
         raise error_class([f"{show(os.path.basename(path))} is not a zip file"])
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipfile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+    # NotImplementedError: a "version needed to extract" zipfile does not know (_RealGetContents).
+    except (
+        zipfile.BadZipfile,
+        zipfile.LargeZipFile,
+        OSError,
+        ValueError,
+        NotImplementedError,
+    ) as exc:
         raise error_class([f"{show(path)} is not a readable zip file ({exc})"]) from None
     try:
         return Tree(_zip_entries(archive, error_class), archive)
@@ -228,7 +256,16 @@ def _zip_entries(archive: zipfile.ZipFile, error_class: type[ScoringError]) -> l
             problems.append(f"{show(info.filename)}: {why}")
         elif stat.S_ISLNK(info.external_attr >> 16):
             problems.append(f"{show(info.filename)} is a symbolic link")
-        elif parts and not info.filename.endswith(("/", "\\")):
+        elif info.filename.endswith(("/", "\\")) or not parts:
+            continue
+        elif info.compress_type not in ZIP_METHODS:
+            problems.append(
+                f"{show(info.filename)} is compressed with method {info.compress_type}; only "
+                "stored and deflate (what zip tools write by default) are read"
+            )
+        elif info.flag_bits & 0x1:
+            problems.append(f"{show(info.filename)} is encrypted; submit an unencrypted zip")
+        else:
             reader = _zip_reader(archive, info)
             entries.append(Entry(parts, info.filename, info.file_size, reader))
     if problems:
@@ -268,7 +305,15 @@ def read_entry(entry: Entry, limit: int, what: str) -> bytes:
         )
     try:
         data = entry.read(limit)
-    except (OSError, RuntimeError, ValueError, EOFError, zipfile.BadZipfile, zlib.error) as exc:
+    except (
+        OSError,
+        RuntimeError,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+        zipfile.BadZipfile,
+        zlib.error,
+    ) as exc:
         raise ValueError(f"{show(entry.display)} could not be read ({exc})") from None
     if len(data) > limit:
         raise ValueError(
