@@ -87,14 +87,20 @@ def test_a_folder_1200_levels_deep_is_refused_in_platform_mode(case, capsys):
     run = case.root / "run"
     case.write_reference(name="run/input/ref")
     case.write_dir(case.files(), name="run/input/res")
-    folder = str(run / "input" / "res")
+    top = str(run / "input" / "res")
+    folders = [top]
     for _ in range(1200):  # one mkdir at a time: pathlib and os.makedirs recurse too
-        folder = os.path.join(folder, "d")
-        os.mkdir(folder)
-    with open(os.path.join(folder, "notes.txt"), "w") as handle:
+        folders.append(os.path.join(folders[-1], "d"))
+        os.mkdir(folders[-1])
+    with open(os.path.join(folders[-1], "notes.txt"), "w") as handle:
         handle.write("deep\n")
     (run / "output").mkdir()
-    status = S.main([str(run / "input"), str(run / "output")])
+    try:
+        status = S.main([str(run / "input"), str(run / "output")])
+    finally:  # shutil.rmtree, which cleans tmp_path, recurses too
+        os.remove(os.path.join(folders[-1], "notes.txt"))
+        for folder in reversed(folders[1:]):
+            os.rmdir(folder)
     _, err = capsys.readouterr()
     assert status == 1 and "Traceback" not in err and "internal error" not in err
     assert f"more than {DEPTH} folders deep" in err
