@@ -57,13 +57,22 @@ def page_values(preset: Preset, task: TaskSpec) -> dict[str, str]:
     ]  # fmt: skip
     schedule = preset.schedule
     phase_rows = [
-        ["Development", "dev", f"{utc_text(schedule.development_start)} UTC",
-         f"{utc_text(schedule.development_end)} UTC",
-         f"scores on `dev` models shown live; at most {schedule.max_submissions} submissions, "
-         f"{schedule.max_submissions_per_day} per day (UTC)"],
-        ["Final", "final", f"{utc_text(schedule.final_start)} UTC", f"{utc_text(schedule.end)} UTC",
-         "your counted development submission is scored on `final` models"],
-    ]  # fmt: skip
+        [
+            "Development",
+            "dev",
+            f"{utc_text(schedule.development_start)} UTC",
+            f"{utc_text(schedule.development_end)} UTC",
+            f"scores on `dev` models shown live; at most {schedule.max_submissions} submissions, "
+            f"{schedule.max_submissions_per_day} per day (UTC)",
+        ],
+        [
+            "Final",
+            "final",
+            f"{utc_text(schedule.final_start)} UTC",
+            f"{utc_text(schedule.end)} UTC",
+            "your counted development submission is scored on `final` models",
+        ],
+    ]
     keys = score_keys(len(task.scenarios))
     labels = scenario_short_labels(task)
     column_rows = [[f"`{key}`", column_title(key, labels)] for key in keys]
