@@ -207,9 +207,14 @@ def _score_checks(
     command: str,
     columns: list[str],
     platform: str,
+    nested: bool = True,
 ) -> list[str]:
+    """Score the test submissions; ``nested=False`` skips the nested-zip one, whose answer does
+    not depend on the phase (each bundle checks it once)."""
     problems = []
     for kind, submission in _submissions(preset, task, reference).items():
+        if kind == "nested" and not nested:
+            continue
         run = _platform_score(program, reference, submission, command, platform)
         if run.detailed:
             problems.append(f"{where}: the scoring program {run.detailed} ({kind} submission)")
@@ -370,6 +375,7 @@ def check_codalab(preset: Preset, task: TaskSpec, path: Path, score: bool = True
                     command,
                     list(columns),
                     "codalab",
+                    nested=number == min(competition["phases"]),
                 )
     return problems
 
@@ -427,6 +433,7 @@ def check_codabench(preset: Preset, task: TaskSpec, path: Path, score: bool = Tr
                     legacy,
                     [c["key"] for c in columns],
                     "codabench",
+                    nested=index == min(tasks),
                 )
     return problems
 
