@@ -31,6 +31,7 @@ import textwrap
 import zipfile
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -58,12 +59,15 @@ def _unpinned(image: str | None) -> bool:
     return not image or ":" not in image or image.endswith(":latest")
 
 
+@dataclass(frozen=True)
 class Run:
     """What one emulated worker run left: exit status, stderr, scores, detailed-results verdict."""
 
-    def __init__(self, status: int, stderr: str, txt: dict, js: dict, detailed: str | None):
-        self.status, self.stderr, self.txt, self.js = status, stderr, txt, js
-        self.detailed = detailed  # None when the page is as the platform needs it
+    status: int
+    stderr: str
+    txt: dict
+    js: dict
+    detailed: str | None  # None when the page is as the platform needs it
 
 
 def _lay_out_submission(res: Path, submission: dict[str, bytes], platform: str) -> None:
@@ -194,8 +198,7 @@ def _submissions(preset: Preset, task: TaskSpec, reference: Path) -> dict[str, d
     malformed = dict(base)
     first = sorted(malformed)[0]
     malformed[first] = b"\n".join(malformed[first].splitlines()[:-1]) + b"\n"
-    nested = {"submission.zip": zip_bytes(sorted(perfect.items()))}
-    return {"perfect": perfect, "random": randomised, "malformed": malformed, "nested": nested}
+    return {"perfect": perfect, "random": randomised, "malformed": malformed}
 
 
 def _score_checks(
@@ -209,28 +212,17 @@ def _score_checks(
     platform: str,
     nested: bool = True,
 ) -> list[str]:
-    """Score the test submissions; ``nested=False`` skips the nested-zip one, whose answer does
-    not depend on the phase (each bundle checks it once)."""
+    """Score the test submissions; with ``nested``, also the perfect one zipped inside a zip
+    (its answer does not depend on the phase, so each bundle checks it once)."""
     problems = []
-    for kind, submission in _submissions(preset, task, reference).items():
-        if kind == "nested" and not nested:
-            continue
+    submissions = _submissions(preset, task, reference)
+    if nested:
+        inner = {"submission.zip": zip_bytes(sorted(submissions["perfect"].items()))}
+        problems += _nested_zip_check(where, program, reference, inner, command)
+    for kind, submission in submissions.items():
         run = _platform_score(program, reference, submission, command, platform)
         if run.detailed:
             problems.append(f"{where}: the scoring program {run.detailed} ({kind} submission)")
-        if kind == "nested":
-            # The same zip must get the same answer on both platforms, although only CodaLab's
-            # worker unpacks a zip inside the submission.
-            other = "codabench" if platform == "codalab" else "codalab"
-            there = _platform_score(program, reference, submission, command, other)
-            if (run.status == 0) != (there.status == 0):
-                verdicts = {platform: run.status == 0, other: there.status == 0}
-                accepted = [name for name, ok in verdicts.items() if ok]
-                problems.append(
-                    f"{where}: a zip inside the submission zip is accepted on {accepted[0]} "
-                    "only; the same submission must get the same answer on both platforms"
-                )
-            continue
         if kind == "malformed":
             if run.status == 0:
                 problems.append(f"{where}: a malformed submission was accepted")
@@ -253,6 +245,24 @@ def _score_checks(
             if ranking != 1.0:
                 problems.append(f"{where}: a perfect submission ranks {ranking}, not 1.0")
     return problems
+
+
+def _nested_zip_check(
+    where: str, program: Path, reference: Path, submission: dict[str, bytes], command: str
+) -> list[str]:
+    """The same zip must get the same answer on both platforms, although only CodaLab's worker
+    unpacks a zip inside the submission."""
+    accepted = [
+        platform
+        for platform in ("codalab", "codabench")
+        if _platform_score(program, reference, submission, command, platform).status == 0
+    ]
+    if len(accepted) != 1:
+        return []
+    return [
+        f"{where}: a zip inside the submission zip is accepted on {accepted[0]} only; the same "
+        "submission must get the same answer on both platforms"
+    ]
 
 
 def _task_named(manifest: bytes) -> str | None:

@@ -14,7 +14,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from .presets import Preset, TaskSpec
+from .presets import SCORED_PHASES, Preset, TaskSpec
 
 SCORING_DIR = Path(__file__).resolve().parent.parent / "scoring_program"
 # codalab-competitions apps/web/models.py, CompetitionPhase.format_value: numeric_format is the
@@ -59,6 +59,13 @@ def ranking_metric() -> str:
     return ranking_key().removeprefix("average_")
 
 
+def leaderboard_keys(num_scenarios: int) -> list[str]:
+    """Every score key, the ranking score first: the column order of both platforms' boards
+    (the first is what CodaLab's rank 1 and Codabench's primary_index 0 point at)."""
+    keys = score_keys(num_scenarios)
+    return [ranking_key()] + [key for key in keys if key != ranking_key()]
+
+
 def split_key(key: str) -> tuple[int, str] | None:
     """``scenario3_AUC`` -> (3, "AUC"); None for the ranking key."""
     match = re.fullmatch(r"scenario(\d+)_(.+)", key)
@@ -87,5 +94,5 @@ def score_decimals(preset: Preset, task: TaskSpec) -> int:
     ceil(log10(P)) decimals separate any two TPRs (TPR@0.001 included); never fewer than
     ``MIN_DECIMALS``, never more than CodaLab shows.
     """
-    members = max(preset.models[phase] * s.m for s in task.scenarios for phase in ("dev", "final"))
+    members = max(preset.models[phase] * s.m for s in task.scenarios for phase in SCORED_PHASES)
     return min(CODALAB_MAX_DECIMALS, max(MIN_DECIMALS, math.ceil(math.log10(members))))

@@ -18,12 +18,11 @@ import yaml
 from .columns import (
     RANKING_TITLE,
     column_title,
+    leaderboard_keys,
     metric_title,
-    ranking_key,
     ranking_metric,
     scenario_short_labels,
     score_decimals,
-    score_keys,
     split_key,
 )
 from .pages import ROOT, fill
@@ -111,15 +110,13 @@ def render_codalab_yaml(preset: Preset, task: TaskSpec) -> str:
         auto_migration=False,
         leaderboard_management_mode="hide_results",
     )
-    keys = score_keys(len(task.scenarios))
     labels = scenario_short_labels(task)
     decimals = score_decimals(preset, task)
     boards: dict[str, Any] = {"Results_rank": {"label": "Ranking (mean TPR@0.1FPR)", "rank": 1}}
     for k, label in enumerate(labels, start=1):
         boards[f"Results_{k}"] = {"label": label, "rank": k + 1}
-    ordered = [ranking_key()] + [key for key in keys if key != ranking_key()]
     columns: dict[str, Any] = {}
-    for rank, key in enumerate(ordered, start=1):
+    for rank, key in enumerate(leaderboard_keys(len(task.scenarios)), start=1):
         parts = split_key(key)
         board = "Results_rank" if parts is None else f"Results_{parts[0]}"
         column = {
@@ -158,10 +155,8 @@ def render_codabench_yaml(preset: Preset, task: TaskSpec) -> str:
         max_submissions=FINAL_MAX_SUBMISSIONS,
         max_submissions_per_day=FINAL_MAX_SUBMISSIONS,
     )
-    keys = score_keys(len(task.scenarios))
     labels = scenario_short_labels(task)
     decimals = score_decimals(preset, task)
-    ordered = [ranking_key()] + [key for key in keys if key != ranking_key()]
     board = copy.deepcopy(data["leaderboards"][0])
     board["submission_rule"] = CODABENCH_RULES[schedule.counted_submission]
     board["primary_index"] = 0
@@ -173,7 +168,7 @@ def render_codabench_yaml(preset: Preset, task: TaskSpec) -> str:
             "sorting": "desc",
             "precision": decimals,
         }
-        for i, key in enumerate(ordered)
+        for i, key in enumerate(leaderboard_keys(len(task.scenarios)))
     ]
     data["leaderboards"] = [board]
     return _yaml_text(data)

@@ -20,6 +20,7 @@ from .schedule import Schedule, ScheduleError, parse_schedule
 from .splits import check_sizes
 
 PHASES = ("train", "dev", "final")
+SCORED_PHASES = PHASES[1:]  # what participants predict and the leaderboards score
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 DATASET_KINDS = ("cifar10", "sst2", "purchase100", "digits", "synthetic_purchase", "synthetic_text")
 ARCHS = ("cnn", "mlp", "roberta")

@@ -20,7 +20,9 @@ import numpy as np
 import scorer_metrics as metrics
 from scorer_inputs import Reference
 
-OUTPUT_FILES = ("scores.txt", "scores.json", "detailed_results.html")
+DETAILED_RESULTS = "detailed_results.html"
+SCORES_FILES = ("scores.txt", "scores.json")
+OUTPUT_FILES = SCORES_FILES + (DETAILED_RESULTS,)
 RANKING_KEY = f"average_TPR_FPR_{metrics.alpha_key(metrics.RANKING_ALPHA)}"
 
 
@@ -380,9 +382,6 @@ def detailed_html(
 
 
 # --- writing ---------------------------------------------------------------------------------
-
-DETAILED_RESULTS = "detailed_results.html"
-SCORES_FILES = ("scores.txt", "scores.json")
 
 
 def error_html(message: str) -> str:
