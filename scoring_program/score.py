@@ -86,6 +86,7 @@ def validate_submission(submission: str, reference: str) -> list[str]:
     ref = inputs.load_reference(reference, with_solutions=False)
     with inputs.open_submission(submission) as tree:
         _, warnings = inputs.read_submission(tree.entries, ref)
+        tree.verify()  # a zip: every member decompresses, as the platform's extraction needs
     return warnings
 
 
@@ -94,6 +95,7 @@ def score_submission(submission: str, reference: str) -> ScoreResult:
     ref = inputs.load_reference(reference, with_solutions=True)
     with inputs.open_submission(submission) as tree:
         scores_by_scenario, warnings = inputs.read_submission(tree.entries, ref)
+        tree.verify()
     per_scenario: list[dict[str, float]] = []
     rocs: list[metrics.Roc] = []
     for scenario in ref.scenarios:

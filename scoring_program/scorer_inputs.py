@@ -13,11 +13,13 @@ import json
 import os
 import re
 import stat
+import struct
 import warnings
 import zipfile
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import BinaryIO
 
 import numpy as np
 
@@ -34,6 +36,14 @@ MAX_ENTRIES = 200000
 MAX_SHOWN_PROBLEMS = 10
 MAX_DEPTH = 16
 """Folders a path may have; the deepest valid layout has six (extra/task/scenario/phase/model)."""
+MAX_PATH_BYTES = 1024
+"""Longest path read, in bytes; the longest valid one is about 100."""
+NAME_MAX_BYTES = 255
+"""Linux's NAME_MAX (ext4, overlayfs): a longer file name cannot be created."""
+MAX_TOTAL_BYTES = 1 << 30
+"""Largest sum of a submission's file sizes; a valid one is a few MB. Capped in a zip before
+anything is decompressed and in an extracted folder alike."""
+PLATFORM_FAILS = "would fail to extract on the platform"
 ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 """Compression methods read. zipfile decompresses bzip2 and LZMA in chunks with no size cap (a
 16 KB bzip2 entry grew to 6 GB), deflate honours the read limit; every common zip tool writes
@@ -44,9 +54,20 @@ IGNORED_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _NUMBER = re.compile(rb"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _BOM = b"\xef\xbb\xbf"
-_TO_SPACE = bytes.maketrans(b",\t\r", b"   ")
+_TO_SPACE = bytes.maketrans(b",\t\r\x0b\x0c", b"     ")
+"""Every separator ``bytes.split`` also splits at (ASCII whitespace) plus the comma becomes a
+blank, so the token and line counts of the two-column guard see what the parser reads."""
+_WIDE_BOMS = (
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\xfe\xff", "UTF-16"),
+    (b"\xff\xfe", "UTF-16"),
+)
 _ALLOWED = b"0123456789.eE+- \n"
 _CHUNK = 1 << 22
+_UTF8_NAME = 0x800  # general purpose flag bit 11: the name is UTF-8 (else cp437)
+_ENCRYPTED = 0x1
+_CENTRAL_HEADER = 46  # fixed part of a central directory header (zipfile.sizeCentralDir)
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -118,11 +139,40 @@ class Entry:
 
 
 class Tree:
-    """The files of a submission or reference; a context manager that closes its zip."""
+    """The files of a submission or reference; a context manager that closes its zip.
 
-    def __init__(self, entries: list[Entry], archive: zipfile.ZipFile | None = None) -> None:
+    For a zip, ``verify`` reads what scoring did not, the way the platform's extraction does.
+    """
+
+    def __init__(
+        self,
+        entries: list[Entry],
+        archive: zipfile.ZipFile | None = None,
+        unread: dict[str, zipfile.ZipInfo] | None = None,
+        error_class: type[ScoringError] | None = None,
+    ) -> None:
         self.entries = entries
         self._archive = archive
+        self._unread = unread if unread is not None else OrderedDict()
+        self._error_class = error_class or ScoringError
+
+    def verify(self) -> None:
+        """Decompress and check (CRC-32) every zip member the platform extracts but scoring
+        did not read to its end; raise the tree's error class if one would fail to extract.
+
+        Called only once the submission is otherwise valid, so a file refused for its size is
+        never read; memory stays flat (1 MiB at a time) and the total was capped on opening.
+        """
+        if self._archive is None:
+            return
+        problems: list[str] = []
+        for name, info in list(self._unread.items()):
+            problem = _member_read_problem(self._archive, info)
+            if problem:
+                problems.append(f"{PLATFORM_FAILS}: {show(name)} {problem}")
+            self._unread.pop(name, None)
+        if problems:
+            raise self._error_class(problems)
 
     def close(self) -> None:
         if self._archive is not None:
@@ -142,16 +192,38 @@ def show(path: str) -> str:
     return repr(text)
 
 
-def split_path(name: str) -> tuple[tuple[str, ...] | None, str | None]:
-    """Path parts of an archive name (both slash kinds), or a reason why it is unsafe."""
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return None, "absolute path"
-    parts = tuple(p for p in re.split(r"[\\/]+", name) if p not in ("", "."))
-    if ".." in parts:
-        return None, "path leaves the submission ('..')"
+def archive_parts(name: str) -> tuple[str, ...]:
+    """Path parts of a zip member as the platform's extraction names the file it writes.
+
+    Both workers extract with ``ZipFile.extractall`` (competitions-v1-compute-worker worker.py
+    ``get_bundle``: Python 2.7; codabench compute_worker/compute_worker.py
+    ``Run._get_bundle``: Python 3.13), and ``ZipFile._extract_member`` (same code in both)
+    on Linux splits the name at '/' only, so a backslash stays part of a file name, and drops
+    '', '.' and '..' parts, so an absolute or '..' path lands inside the folder.
+    """
+    return tuple(p for p in name.split("/") if p not in ("", ".", ".."))
+
+
+def path_problem(parts: tuple[str, ...], encoded: list[bytes]) -> str | None:
+    """What the scorer refuses in a path, in a zip and in an extracted folder alike.
+
+    ``encoded`` holds each part as the file system stores it. Both caps are the scorer's own,
+    far beyond any valid layout (six levels, short names) and far below Linux's PATH_MAX with
+    the workers' folder prefix, so the platform extracts such a path and the scorer then
+    refuses it in either mode.
+    """
     if len(parts) > MAX_DEPTH + 1:
-        return None, f"more than {MAX_DEPTH} folders deep"
-    return parts, None
+        return f"more than {MAX_DEPTH} folders deep"
+    total = sum(len(p) + 1 for p in encoded) - 1
+    if total > MAX_PATH_BYTES:
+        return f"the path is {total} bytes long, more than the scorer reads ({MAX_PATH_BYTES})"
+    return None
+
+
+def _total_problem(total: int) -> str | None:
+    if total > MAX_TOTAL_BYTES:
+        return f"the submission's files hold {total} bytes, more than {MAX_TOTAL_BYTES}"
+    return None
 
 
 def list_directory(root: str, trusted: bool = False) -> tuple[list[Entry], list[str]]:
@@ -188,6 +260,10 @@ def list_directory(root: str, trusted: bool = False) -> tuple[list[Entry], list[
         pending.extend((full, rel, depth + 1) for full, rel in reversed(folders))
         if len(entries) > MAX_ENTRIES:
             return entries, [f"more than {MAX_ENTRIES} files"]
+    if not trusted:
+        total = _total_problem(sum(e.size for e in entries))
+        if total:
+            problems.append(total)
     return entries, problems
 
 
@@ -205,8 +281,9 @@ def _directory_entry(
         return None, f"{show(rel)} is a symbolic link"
     if not stat.S_ISREG(info.st_mode):
         return None, f"{show(rel)} is not a regular file"
-    parts, why = split_path(rel)
-    if parts is None:
+    parts = tuple(rel.split("/"))
+    why = path_problem(parts, [os.fsencode(p) for p in parts])
+    if why:
         return None, f"{show(rel)}: {why}"
     return Entry(parts, rel, info.st_size, _file_reader(full, trusted)), None
 
@@ -220,65 +297,228 @@ def _file_reader(full: str, trusted: bool) -> Callable[[int], bytes]:
     return read
 
 
+# Errors zipfile raises on a damaged zip or member, across Python 3.7-3.13 (struct.error and
+# IndexError come out of _RealGetContents and _decodeExtra on a mangled extra field).
+_ZIP_ERRORS = (
+    zipfile.BadZipfile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    struct.error,
+    zlib.error,
+)
+
+
 def open_zip(path: str, error_class: type[ScoringError]) -> Tree:
-    """Regular files of a zip, refusing links, absolute paths and '..' before reading any."""
+    """Regular files of a zip as the platform's extraction would leave them, read in place.
+
+    Every rule of ``ZipFile.extractall`` that decides what the platform's worker ends up with
+    (see ``archive_parts`` and ``_plan_extraction``) is applied here, so that a zip passes
+    ``micokit validate`` exactly when the platform extracts it and scores the result.
+    """
     if not os.path.isfile(path):
         raise error_class([f"{show(path)} does not exist or is not a file"])
     if not zipfile.is_zipfile(path):
         raise error_class([f"{show(os.path.basename(path))} is not a zip file"])
+    declared = _central_directory_count(path)
+    if declared > MAX_ENTRIES:
+        raise error_class([f"the zip has more than {MAX_ENTRIES} entries ({declared} or more)"])
     try:
         archive = zipfile.ZipFile(path)
     # NotImplementedError: a "version needed to extract" zipfile does not know (_RealGetContents).
-    except (
-        zipfile.BadZipfile,
-        zipfile.LargeZipFile,
-        OSError,
-        ValueError,
-        NotImplementedError,
-    ) as exc:
-        raise error_class([f"{show(path)} is not a readable zip file ({exc})"]) from None
+    except _ZIP_ERRORS as exc:
+        reason = _zip_error_text(exc)
+        raise error_class([f"{show(path)} is not a readable zip file ({reason})"]) from None
     try:
-        return Tree(_zip_entries(archive, error_class), archive)
+        entries, unread = _plan_extraction(archive, error_class)
+        return Tree(entries, archive, unread, error_class)
     except BaseException:
         archive.close()
         raise
 
 
-def _zip_entries(archive: zipfile.ZipFile, error_class: type[ScoringError]) -> list[Entry]:
+def _central_directory_count(path: str) -> int:
+    """Members in the central directory, counted without parsing it (0 if unreadable).
+
+    ``zipfile.ZipFile`` builds a ZipInfo for every member before anything can refuse the
+    zip: a million-member directory took 578 MB and 13 s. The count sits in the end of
+    central directory record (or its zip64 twin), which zipfile's own ``_EndRecData`` finds;
+    a count can lie, and ``_RealGetContents`` reads members until the directory's declared
+    size is used up, so the directory is walked the same way, header by header, stopping
+    just past ``MAX_ENTRIES``. Anything malformed is left for ``ZipFile`` to report.
+    """
+    try:
+        with open(path, "rb") as handle:
+            endrec = zipfile._EndRecData(handle)
+            if endrec is None:
+                return 0
+            declared = max(endrec[zipfile._ECD_ENTRIES_TOTAL], endrec[zipfile._ECD_ENTRIES_THIS_DISK])
+            if declared > MAX_ENTRIES:
+                return declared
+            size = endrec[zipfile._ECD_SIZE]
+            start = endrec[zipfile._ECD_LOCATION] - size
+            if endrec[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
+                start -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
+            return _walk_central_directory(handle, max(start, 0), size)
+    except (OSError, ValueError, OverflowError, struct.error, zipfile.BadZipfile):
+        return 0
+
+
+def _walk_central_directory(handle: BinaryIO, start: int, size: int) -> int:
+    handle.seek(start)
+    count = used = 0
+    while used < size and count <= MAX_ENTRIES:
+        header = handle.read(_CENTRAL_HEADER)
+        if len(header) != _CENTRAL_HEADER or header[:4] != zipfile.stringCentralDir:
+            break
+        name, extra, comment = struct.unpack("<HHH", header[28:34])
+        handle.seek(name + extra + comment, os.SEEK_CUR)
+        used += _CENTRAL_HEADER + name + extra + comment
+        count += 1
+    return count
+
+
+def _plan_extraction(
+    archive: zipfile.ZipFile, error_class: type[ScoringError]
+) -> tuple[list[Entry], dict[str, zipfile.ZipInfo]]:
+    """The files ``extractall`` leaves, as entries, and the members it would read.
+
+    ``extractall`` walks ``namelist()`` in order and opens each name through ``getinfo``, so
+    of two members with one name the last is written both times; a later member written to
+    the same path replaces the file (the last one wins). A member fails to extract, and the
+    platform's worker with it, when its name is empty once cleaned, has a part Linux refuses,
+    needs a folder where a file is (or a file where a folder is), or cannot be decompressed.
+    """
     infos = archive.infolist()
-    if len(infos) > MAX_ENTRIES:
-        raise error_class([f"the zip has {len(infos)} entries, more than {MAX_ENTRIES}"])
-    entries: list[Entry] = []
+    last = OrderedDict((info.filename, info) for info in infos)
     problems: list[str] = []
-    for info in infos:
-        parts, why = split_path(info.filename)
-        if parts is None:
-            problems.append(f"{show(info.filename)}: {why}")
-        elif stat.S_ISLNK(info.external_attr >> 16):
-            problems.append(f"{show(info.filename)} is a symbolic link")
-        elif info.filename.endswith(("/", "\\")) or not parts:
-            continue
-        elif info.compress_type not in ZIP_METHODS:
-            problems.append(
-                f"{show(info.filename)} is compressed with method {info.compress_type}; only "
-                "stored and deflate (what zip tools write by default) are read"
-            )
-        elif info.flag_bits & 0x1:
-            problems.append(f"{show(info.filename)} is encrypted; submit an unencrypted zip")
-        else:
-            reader = _zip_reader(archive, info)
-            entries.append(Entry(parts, info.filename, info.file_size, reader))
+    seen: set[str] = set()
+    kinds: dict[tuple[str, ...], bool] = {}  # path -> written as a folder
+    written: dict[tuple[str, ...], zipfile.ZipInfo] = OrderedDict()
+    for member in infos:
+        info = last[member.filename]
+        problem = _member_problem(info, kinds)
+        if problem and problem not in seen:
+            seen.add(problem)
+            problems.append(problem)
+        elif not problem and not _is_folder(info):
+            parts = archive_parts(info.filename)
+            written.pop(parts, None)
+            written[parts] = info
+    total = _total_problem(sum(info.file_size for info in last.values() if not _is_folder(info)))
+    if total:
+        problems.append(total)
     if problems:
         raise error_class(problems)
-    return entries
+    unread = OrderedDict((name, info) for name, info in last.items() if not _is_folder(info))
+    entries = [
+        Entry(parts, "/".join(parts), info.file_size, _zip_reader(archive, info, unread))
+        for parts, info in written.items()
+    ]
+    return entries, unread
 
 
-def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[int], bytes]:
+def _is_folder(info: zipfile.ZipInfo) -> bool:
+    """``ZipInfo.is_dir``: a name ending in '/' (Python 3.7's version fails on an empty name)."""
+    return info.filename[-1:] == "/"
+
+
+def _member_problem(info: zipfile.ZipInfo, kinds: dict[tuple[str, ...], bool]) -> str | None:
+    """Why extracting this member fails or is refused; else records what it writes."""
+    name = info.filename
+    parts = archive_parts(name)
+    folder = _is_folder(info)
+    if not parts and not folder:
+        # _extract_member: "Empty filename." on 3.13, a folder opened for writing on 2.7.
+        return f"{PLATFORM_FAILS}: {show(name)} has no file name once '/', '.' and '..' go"
+    encoded = [p.encode("utf-8") for p in parts]  # Python 3's file names; 2.7 writes fewer
+    longest = max((len(p) for p in encoded), default=0)
+    if longest > NAME_MAX_BYTES:  # open() and mkdir() fail with ENAMETOOLONG
+        return (
+            f"{PLATFORM_FAILS}: {show(name)} has a name of {longest} bytes; Linux allows at "
+            f"most {NAME_MAX_BYTES}"
+        )
+    why = path_problem(parts, encoded)
+    if why:
+        return f"{show(name)}: {why}"
+    if info.flag_bits & _UTF8_NAME and not name.isascii():
+        # CodaLab's worker image (Ubuntu 18.04, no locale) runs Python 2.7 with an ASCII file
+        # system encoding: a name flagged UTF-8 becomes unicode and cannot be written.
+        return (
+            f"{PLATFORM_FAILS}: {show(name)} is not an ASCII name (CodaLab's worker writes "
+            "ASCII names only)"
+        )
+    for depth in range(1, len(parts)):
+        if kinds.get(parts[:depth]) is False:
+            where = show("/".join(parts[:depth]))
+            return f"{PLATFORM_FAILS}: {show(name)} needs a folder {where}, which is a file"
+    if parts and parts in kinds and kinds[parts] != folder:
+        other = "a folder" if kinds[parts] else "a file"
+        return f"{PLATFORM_FAILS}: {show(name)} has the same name as {other} in the zip"
+    if not folder:
+        if info.compress_type not in ZIP_METHODS:
+            return (
+                f"{show(name)} is compressed with method {info.compress_type}; only stored and "
+                "deflate (what zip tools write by default) are read"
+            )
+        if info.flag_bits & _ENCRYPTED:
+            return f"{show(name)} is encrypted; submit an unencrypted zip"
+    for depth in range(1, len(parts)):
+        kinds[parts[:depth]] = True
+    if parts:
+        kinds[parts] = folder
+    return None
+
+
+def _zip_reader(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, unread: dict[str, zipfile.ZipInfo]
+) -> Callable[[int], bytes]:
     def read(limit: int) -> bytes:
         with archive.open(info) as handle:
-            return handle.read(limit + 1)
+            data = handle.read(limit + 1)
+        if len(data) <= limit and unread.get(info.filename) is info:
+            unread.pop(info.filename)  # read to its end: zipfile checked its CRC-32
+        return data
 
     return read
+
+
+def _member_read_problem(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
+    """Whether the member decompresses to its end, as ``_extract_member``'s copy does."""
+    try:
+        with archive.open(info) as handle:
+            while handle.read(_CHUNK):
+                pass
+    except MemoryError:
+        raise
+    except _ZIP_ERRORS as exc:
+        return f"cannot be read: {_zip_error_text(exc)}"
+    return None
+
+
+_ZIPINFO_REPR = re.compile(r"<ZipInfo [^>]*>")
+
+
+def _zip_error_text(exc: BaseException) -> str:
+    """What went wrong in plain words: no ZipInfo repr, no second copy of the member name."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if "encrypted" in text or "password" in text:
+        return "it is encrypted; submit an unencrypted zip"
+    if "CRC" in text:
+        return "its data are damaged (the CRC-32 checksum does not match)"
+    if isinstance(exc, (zlib.error, EOFError)):
+        return "its compressed data are damaged"
+    text = _ZIPINFO_REPR.sub("the member", text)
+    text = re.sub(r" (for|of) file '[^']*'| '[^']*'$", "", text)
+    return text[:200]
 
 
 def open_tree(path: str, error_class: type[ScoringError], trusted: bool = False) -> Tree:
@@ -297,28 +537,25 @@ def size_limit(count: int) -> int:
 
 
 def read_entry(entry: Entry, limit: int, what: str) -> bytes:
-    """Read a file whose valid form is at most ``limit`` bytes; refuse larger ones unread."""
+    """Read a file whose valid form is at most ``limit`` bytes; refuse larger ones unread.
+
+    Messages do not name the file: every caller puts its path in front, once.
+    """
     if entry.size > limit:
         raise ValueError(
-            f"{show(entry.display)} is {entry.size} bytes, far larger than any valid {what} "
-            f"(at most {limit} bytes); it was not read"
+            f"the file is {entry.size} bytes, far larger than any valid {what} (at most "
+            f"{limit} bytes); it was not read"
         )
     try:
         data = entry.read(limit)
-    except (
-        OSError,
-        RuntimeError,
-        ValueError,
-        EOFError,
-        NotImplementedError,
-        zipfile.BadZipfile,
-        zlib.error,
-    ) as exc:
-        raise ValueError(f"{show(entry.display)} could not be read ({exc})") from None
+    except MemoryError:
+        raise
+    except _ZIP_ERRORS as exc:
+        raise ValueError(f"the file could not be read: {_zip_error_text(exc)}") from None
     if len(data) > limit:
         raise ValueError(
-            f"{show(entry.display)} holds more than {limit} bytes, far larger than any valid "
-            f"{what}; reading stopped there"
+            f"the file holds more than {limit} bytes, far larger than any valid {what}; "
+            "reading stopped there"
         )
     return data
 
@@ -339,6 +576,9 @@ def parse_values(data: bytes, echo: bool = True) -> np.ndarray:
     a warning, numpy 1.18 warns and numpy 2 refuses. Here ``np.fromstring`` only ever converts
     well-formed numbers, and the message for a bad one comes from the token-by-token reader.
     """
+    wide = _wide_encoding(data)
+    if wide:
+        raise ValueError(f"the file is {wide} text; save it as UTF-8 or ASCII")
     if data[: len(_BOM)] == _BOM:
         data = data[len(_BOM) :]
     text = data.translate(_TO_SPACE)
@@ -363,6 +603,22 @@ def parse_values(data: bytes, echo: bool = True) -> np.ndarray:
     if values.size != count:
         return _slow_parse(text, echo)
     return values
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """"UTF-16" or "UTF-32" for text saved so (Windows editors and PowerShell's ``>`` write
+    UTF-16): by its byte order mark, or without one by its share of NUL bytes (one in two
+    for UTF-16 digits, three in four for UTF-32). Read as bytes it would only be garbage."""
+    for bom, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            return name
+    head = data[:4096]
+    nuls = head.count(0)
+    if head and nuls * 5 >= len(head) * 3:
+        return "UTF-32"
+    if head and nuls * 10 >= len(head) * 3:
+        return "UTF-16"
+    return None
 
 
 def parse_binary(data: bytes) -> np.ndarray | None:
@@ -579,10 +835,11 @@ def load_reference(path: str, with_solutions: bool = True) -> Reference:
     with open_tree(path, ReferenceDataError, trusted=True) as tree:
         entries = OrderedDict((e.parts, e) for e in tree.entries)
         prefix = _find_manifest(entries)
+        manifest = entries[prefix + (MANIFEST_NAME,)]
         try:
-            raw = read_entry(entries[prefix + (MANIFEST_NAME,)], MAX_MANIFEST_BYTES, "manifest")
+            raw = read_entry(manifest, MAX_MANIFEST_BYTES, "manifest")
         except ValueError as exc:
-            raise ReferenceDataError([str(exc)]) from None
+            raise ReferenceDataError([f"{show(manifest.display)}: {exc}"]) from None
         reference = _parse_manifest(raw, with_solutions)
         if with_solutions:
             _load_solutions(reference, entries, prefix)
