@@ -19,24 +19,25 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .locks import claim_path, folder_lock, holder, wait_for_claim
 from .store import (
-    TMP_PREFIX,
     GenerationContext,
     ModelTask,
     find_stale,
     is_finished,
     run_model_task,
+    sweep_partial,
 )
 
 DEFAULT_RETRIES = 2
@@ -50,6 +51,16 @@ class RunSummary:
     failed: dict[ModelTask, str] = field(default_factory=dict)  # task -> last error
     retried: dict[ModelTask, int] = field(default_factory=dict)  # task -> attempts beyond the first
     stale: dict[ModelTask, str] = field(default_factory=dict)  # task -> why it no longer matches
+    claimed: list[ModelTask] = field(default_factory=list)  # being trained by another run
+
+    def merge(self, other: RunSummary) -> None:
+        """Add the outcomes of a later round over other models (see :func:`run_tasks`)."""
+        self.done += other.done
+        self.skipped += other.skipped
+        self.failed.update(other.failed)
+        self.retried.update(other.retried)
+        self.stale.update(other.stale)
+        self.claimed = list(other.claimed)
 
     @property
     def ok(self) -> bool:
@@ -94,10 +105,13 @@ class Tracker:
         self.bar.refresh()
 
     def finished(self, task: ModelTask, outcome: str) -> None:
-        """Record a model's outcome: ``done``, ``skipped`` or ``stale`` (see run_model_task)."""
+        """Record a model's outcome: ``done``, ``skipped``, ``stale`` or ``claimed``
+        (see run_model_task)."""
         if outcome == "skipped" and self.attempts.get(task):
             outcome = "done"  # an earlier attempt of ours renamed it into place, then died
-        if outcome == "stale":
+        if outcome == "claimed":
+            self.summary.claimed.append(task)
+        elif outcome == "stale":
             self.summary.stale[task] = "finished meanwhile by a run with another configuration"
         else:
             (self.summary.done if outcome == "done" else self.summary.skipped).append(task)
@@ -127,12 +141,10 @@ class Tracker:
 def discard_partial(context: GenerationContext, task: ModelTask) -> None:
     """Remove the ``.tmp-`` directory a killed worker left for ``task``.
 
-    Call it only once the worker is gone. Like the sweep at the start of ``generate``, this
-    assumes one run per store at a time.
+    Call it only once the worker is gone. The sweep takes the model's claim first, so if
+    another run has meanwhile started training the model, its folder is left alone.
     """
-    final = task.path(Path(context.store))
-    for tmp in final.parent.glob(f"{TMP_PREFIX}{task.name}-*"):
-        shutil.rmtree(tmp, ignore_errors=True)
+    sweep_partial(Path(context.store), [task])
 
 
 def gpu_count() -> int:
@@ -299,27 +311,74 @@ def run_tasks(
     unless ``context.retrain_stale``. ``models_per_gpu`` packs small models onto shared GPUs
     (local pool and Ray); ``chunk_size`` is the number of models per Ray task.
     """
-    stale = find_stale(context, tasks)
-    skipped = [t for t in tasks if t not in stale and is_finished(t.path(Path(context.store)))]
-    done_or_kept = set(skipped) if context.retrain_stale else set(skipped) | set(stale)
-    todo = [t for t in tasks if t not in done_or_kept]
-    if executor == "inline":
-        summary = run_inline(context, todo, show)
-    elif executor == "ray":
-        from .ray_executor import run_ray
-
-        summary = run_ray(
-            context, todo, retries=retries, show=show, address=ray_address,
-            models_per_gpu=models_per_gpu, chunk_size=chunk_size,
+    store = Path(context.store)
+    store.mkdir(parents=True, exist_ok=True)
+    # Shared: other generate runs may train other models of this store at the same time
+    # (per-model claims keep them apart); export and bundle wait for all of them to finish.
+    with folder_lock(store, shared=True, purpose="generate"):
+        stale = find_stale(context, tasks)
+        skipped = [t for t in tasks if t not in stale and is_finished(t.path(store))]
+        done_or_kept = set(skipped) if context.retrain_stale else set(skipped) | set(stale)
+        todo = [t for t in tasks if t not in done_or_kept]
+        run = partial(
+            _execute, context, executor=executor, workers=workers, retries=retries, show=show,
+            ray_address=ray_address, models_per_gpu=models_per_gpu, chunk_size=chunk_size,
         )  # fmt: skip
-    else:
-        workers = workers or default_workers(context.device, models_per_gpu)
-        if workers == 1:
-            summary = run_inline(context, todo, show)
-        else:
-            summary = run_local(context, todo, max(1, min(workers, len(todo))), retries, show)
+        summary = run(todo)
+        while summary.claimed:
+            summary.merge(run(_after_claims(context, summary.claimed, summary)))
     summary.skipped[:0] = skipped
     if not context.retrain_stale:
         summary.stale.update(stale)
     report_stale(summary.stale)
     return summary
+
+
+def _after_claims(
+    context: GenerationContext, claimed: list[ModelTask], summary: RunSummary
+) -> list[ModelTask]:
+    """Wait for the models another run was training; return those it did not finish.
+
+    Those it finished count as already finished; the others (the other run failed, or was
+    killed) are ours to train in the next round.
+    """
+    store = Path(context.store)
+    who = holder(claim_path(claimed[0].path(store)))
+    print(
+        f"waiting for {len(claimed)} model(s) that another run on this store is training "
+        f"(first: {claimed[0]}, by {who})",
+        file=sys.stderr,
+        flush=True,
+    )
+    again = []
+    for task in claimed:
+        wait_for_claim(task.path(store))
+        (summary.skipped if is_finished(task.path(store)) else again).append(task)
+    return again
+
+
+def _execute(
+    context: GenerationContext,
+    todo: list[ModelTask],
+    executor: str,
+    workers: int | None,
+    retries: int,
+    show: bool,
+    ray_address: str | None,
+    models_per_gpu: int,
+    chunk_size: int | None,
+) -> RunSummary:
+    """One round of ``todo`` on the chosen executor."""
+    if executor == "inline":
+        return run_inline(context, todo, show)
+    if executor == "ray":
+        from .ray_executor import run_ray
+
+        return run_ray(
+            context, todo, retries=retries, show=show, address=ray_address,
+            models_per_gpu=models_per_gpu, chunk_size=chunk_size,
+        )  # fmt: skip
+    workers = workers or default_workers(context.device, models_per_gpu)
+    if workers == 1:
+        return run_inline(context, todo, show)
+    return run_local(context, todo, max(1, min(workers, len(todo))), retries, show)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 from dataclasses import asdict, dataclass
@@ -22,6 +23,7 @@ import numpy as np
 
 from . import __version__
 from .datasets import TaskData, dataset_fingerprint, load_dataset
+from .locks import try_claim
 from .presets import PHASES, DatasetSpec, Preset, ScenarioSpec
 from .seeds import model_seeds, torch_seed
 from .splits import Split, make_split
@@ -237,47 +239,109 @@ def is_finished(path: Path) -> bool:
     return (path / "metadata.json").is_file()
 
 
+_LEFTOVER = re.compile(rf"^{re.escape(TMP_PREFIX)}(?:stale-)?(model_\d+)-[0-9a-f]+$")
+
+
 def sweep_partial(store: Path, tasks: list[ModelTask] | None = None) -> list[Path]:
     """Remove temporary directories left by interrupted runs; return what was removed.
 
-    Only the chosen models' leftovers are touched, so that several jobs working on different
-    model ranges of one store (a Slurm job array) never delete each other's work in progress.
+    Only the chosen models' leftovers are touched (all models' when ``tasks`` is None), and of
+    those only the ones whose model no live run has claimed (:mod:`generator.locks`): a second
+    ``generate`` on the same store, or a Slurm job array working on other model ranges of it,
+    never deletes a folder another run is still writing.
     """
-    removed = []
     if not store.is_dir():
-        return removed
+        return []
+    finals: set[Path] = set()
     if tasks is None:
-        leftovers = list(store.glob(f"*/*/*/{TMP_PREFIX}*"))
+        for tmp in store.glob(f"*/*/*/{TMP_PREFIX}*"):
+            match = _LEFTOVER.match(tmp.name)
+            if match:
+                finals.add(tmp.parent / match.group(1))
     else:
-        leftovers = [
-            tmp
-            for task in tasks
-            for tmp in task.path(store).parent.glob(f"{TMP_PREFIX}*{task.name}-*")
-        ]
-    for tmp in leftovers:
-        shutil.rmtree(tmp, ignore_errors=True)
-        removed.append(tmp)
+        finals = {task.path(store) for task in tasks if _leftovers(task.path(store))}
+    removed = []
+    for final in sorted(finals):
+        claim = try_claim(final)
+        if claim is None:  # a live run is training this model: its folder is not a leftover
+            continue
+        with claim:
+            removed += _remove_leftovers(final)
     return removed
 
 
+def _leftovers(final: Path) -> list[Path]:
+    if not final.parent.is_dir():
+        return []
+    return [
+        tmp
+        for tmp in final.parent.glob(f"{TMP_PREFIX}*{final.name}-*")
+        if (match := _LEFTOVER.match(tmp.name)) and match.group(1) == final.name
+    ]
+
+
+def _remove_leftovers(final: Path) -> list[Path]:
+    """Delete the ``.tmp-`` folders of the model at ``final``; call only holding its claim."""
+    leftovers = _leftovers(final)
+    for tmp in leftovers:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return leftovers
+
+
+# What a complete model folder holds besides its weights, in the order run_model_task writes
+# them; metadata.json last, so its presence (is_finished) means everything else is there.
+MODEL_FILES = ("challenge_indices.csv", "training_indices.csv", "solution.csv")
+MODEL_FILES += (*SEED_FILES.values(), "private.json", "metadata.json")
+
+
+def _check_complete(tmp: Path) -> None:
+    """Refuse to rename an incomplete folder into place (a bug or a damaged disk, never a race)."""
+    weights = tmp / WEIGHTS_DIR / "model.safetensors"
+    if not weights.is_file():
+        weights = tmp / WEIGHTS_FILE
+    missing = [name for name in MODEL_FILES if not (tmp / name).is_file()]
+    if not weights.is_file():
+        missing.insert(0, weights.name)
+    if missing:
+        raise RuntimeError(f"{tmp}: incomplete model folder (missing {', '.join(missing)})")
+
+
 def run_model_task(context: GenerationContext, task: ModelTask) -> str:
-    """Train and store one model; return ``"done"``, ``"skipped"`` (already finished) or
-    ``"stale"`` (finished under another configuration, kept untouched and not reused).
+    """Train and store one model; return ``"done"``, ``"skipped"`` (already finished),
+    ``"stale"`` (finished under another configuration, kept untouched and not reused) or
+    ``"claimed"`` (another run is training it right now; see :mod:`generator.locks`).
 
     Pure and idempotent: the result depends only on the preset, the dataset, the seeds and the
     task's identity, and nothing becomes visible under the final name until it is complete.
     With ``context.retrain_stale`` a stale model is trained again and swapped in by renames.
     """
     from .presets import load_preset
-    from .training import pick_device, train_model
 
-    store = Path(context.store)
-    final = task.path(store)
+    final = task.path(Path(context.store))
     preset = load_preset(context.preset_path)
     scenario = preset.task(task.task).scenario(task.scenario)
-    replacing = False
     config = current_config(scenario, context.data_dir)
-    if is_finished(final):
+    if is_finished(final) and stale_reason(context, task, config) is None:
+        return "skipped"  # the common case on a rerun, decided without taking the claim
+    claim = try_claim(final)
+    if claim is None:
+        return "claimed"
+    with claim:
+        # Holding the claim: the model cannot change under us, and any .tmp- folder of it
+        # belongs to a run that is gone.
+        _remove_leftovers(final)
+        return _train_claimed(context, task, scenario, config)
+
+
+def _train_claimed(
+    context: GenerationContext, task: ModelTask, scenario: ScenarioSpec, config: dict[str, str]
+) -> str:
+    """The body of :func:`run_model_task`, run while holding the model's claim."""
+    from .training import pick_device, train_model
+
+    final = task.path(Path(context.store))
+    replacing = False
+    if is_finished(final):  # perhaps finished by another run since the check above
         if stale_reason(context, task, config) is None:
             return "skipped"
         if not context.retrain_stale:
@@ -310,7 +374,6 @@ def run_model_task(context: GenerationContext, task: ModelTask) -> str:
             "architecture": scenario.model, "dataset": scenario.dataset_name,
             "n": scenario.n, "m": scenario.m, **trained.metadata,
         }  # fmt: skip
-        write_json(tmp / "metadata.json", metadata)
         private = {
             "config_key": config_key(config),
             "config_parts": config,
@@ -319,6 +382,8 @@ def run_model_task(context: GenerationContext, task: ModelTask) -> str:
             "training_seed": training_seed if context.master_seed else None,
         }
         write_json(tmp / "private.json", private)
+        write_json(tmp / "metadata.json", metadata)
+        _check_complete(tmp)
         # A folder under the final name without metadata.json was damaged by hand (the store
         # itself only ever renames complete models into place): replace it like a stale one.
         if replacing or (final.exists() and not is_finished(final)):
