@@ -117,9 +117,13 @@ class ReferenceDataError(ScoringError):
 
 
 class Entry:
-    """One regular file of a tree: its path parts, declared size, and a bounded reader."""
+    """One regular file of a tree: its path parts, size, and a bounded reader.
 
-    __slots__ = ("_read", "display", "parts", "size")
+    ``exact`` says whether ``size`` is the real size (a folder's file) or only what a zip
+    member declares: extraction writes what the data hold, whatever the header says.
+    """
+
+    __slots__ = ("_read", "display", "exact", "parts", "size")
 
     def __init__(
         self,
@@ -127,15 +131,31 @@ class Entry:
         display: str,
         size: int,
         read: Callable[[int], bytes],
+        exact: bool = True,
     ) -> None:
         self.parts = parts
         self.display = display
         self.size = size
         self._read = read
+        self.exact = exact
 
     def read(self, limit: int) -> bytes:
         """At most ``limit + 1`` bytes, so a size that lied is caught without reading it all."""
         return self._read(limit)
+
+
+class _Unread:
+    """Zip members extraction reads that scoring has not read to their end, and the bytes
+    the members read so far held."""
+
+    def __init__(self, members: dict[str, zipfile.ZipInfo]) -> None:
+        self.members = members
+        self.total = 0
+
+    def done(self, info: zipfile.ZipInfo, size: int) -> None:
+        if self.members.get(info.filename) is info:
+            del self.members[info.filename]
+            self.total += size
 
 
 class Tree:
@@ -148,29 +168,36 @@ class Tree:
         self,
         entries: list[Entry],
         archive: zipfile.ZipFile | None = None,
-        unread: dict[str, zipfile.ZipInfo] | None = None,
+        unread: _Unread | None = None,
         error_class: type[ScoringError] | None = None,
     ) -> None:
         self.entries = entries
         self._archive = archive
-        self._unread = unread if unread is not None else OrderedDict()
+        self._unread = unread or _Unread(OrderedDict())
         self._error_class = error_class or ScoringError
 
     def verify(self) -> None:
         """Decompress and check (CRC-32) every zip member the platform extracts but scoring
-        did not read to its end; raise the tree's error class if one would fail to extract.
+        did not read to its end; raise the tree's error class if one would fail to extract,
+        or if the files hold more than ``MAX_TOTAL_BYTES`` (counted as they come, since the
+        sizes in a zip's headers may lie, and extraction writes what the data hold).
 
-        Called only once the submission is otherwise valid, so a file refused for its size is
-        never read; memory stays flat (1 MiB at a time) and the total was capped on opening.
+        Called only once the submission is otherwise valid; memory stays flat, a chunk at a
+        time, and reading stops once the total is over the cap.
         """
         if self._archive is None:
             return
         problems: list[str] = []
-        for name, info in list(self._unread.items()):
-            problem = _member_read_problem(self._archive, info)
+        for name, info in list(self._unread.members.items()):
+            budget = MAX_TOTAL_BYTES - self._unread.total
+            size, problem = _member_size(self._archive, info, budget)
             if problem:
                 problems.append(f"{PLATFORM_FAILS}: {show(name)} {problem}")
-            self._unread.pop(name, None)
+            self._unread.done(info, size)
+            total = _total_problem(self._unread.total)
+            if total:
+                problems.append(total)
+                break
         if problems:
             raise self._error_class(problems)
 
@@ -326,9 +353,11 @@ def open_zip(path: str, error_class: type[ScoringError]) -> Tree:
         raise error_class([f"{show(path)} does not exist or is not a file"])
     if not zipfile.is_zipfile(path):
         raise error_class([f"{show(os.path.basename(path))} is not a zip file"])
-    declared = _central_directory_count(path)
+    declared, walked = _central_directory_count(path)
     if declared > MAX_ENTRIES:
-        raise error_class([f"the zip has more than {MAX_ENTRIES} entries ({declared} or more)"])
+        raise error_class([f"the zip declares {declared} entries, more than {MAX_ENTRIES}"])
+    if walked > MAX_ENTRIES:
+        raise error_class([f"the zip has more than {MAX_ENTRIES} entries"])
     try:
         archive = zipfile.ZipFile(path)
     # NotImplementedError: a "version needed to extract" zipfile does not know (_RealGetContents).
@@ -343,8 +372,9 @@ def open_zip(path: str, error_class: type[ScoringError]) -> Tree:
         raise
 
 
-def _central_directory_count(path: str) -> int:
-    """Members in the central directory, counted without parsing it (0 if unreadable).
+def _central_directory_count(path: str) -> tuple[int, int]:
+    """Members the central directory declares, and those it holds (up to ``MAX_ENTRIES + 1``),
+    counted without parsing it; 0 where it cannot be read.
 
     ``zipfile.ZipFile`` builds a ZipInfo for every member before anything can refuse the
     zip: a million-member directory took 578 MB and 13 s. The count sits in the end of
@@ -357,17 +387,19 @@ def _central_directory_count(path: str) -> int:
         with open(path, "rb") as handle:
             endrec = zipfile._EndRecData(handle)
             if endrec is None:
-                return 0
-            declared = max(endrec[zipfile._ECD_ENTRIES_TOTAL], endrec[zipfile._ECD_ENTRIES_THIS_DISK])
+                return 0, 0
+            declared = max(
+                endrec[zipfile._ECD_ENTRIES_TOTAL], endrec[zipfile._ECD_ENTRIES_THIS_DISK]
+            )
             if declared > MAX_ENTRIES:
-                return declared
+                return declared, 0
             size = endrec[zipfile._ECD_SIZE]
             start = endrec[zipfile._ECD_LOCATION] - size
             if endrec[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
                 start -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
-            return _walk_central_directory(handle, max(start, 0), size)
+            return declared, _walk_central_directory(handle, max(start, 0), size)
     except (OSError, ValueError, OverflowError, struct.error, zipfile.BadZipfile):
-        return 0
+        return 0, 0
 
 
 def _walk_central_directory(handle: BinaryIO, start: int, size: int) -> int:
@@ -386,7 +418,7 @@ def _walk_central_directory(handle: BinaryIO, start: int, size: int) -> int:
 
 def _plan_extraction(
     archive: zipfile.ZipFile, error_class: type[ScoringError]
-) -> tuple[list[Entry], dict[str, zipfile.ZipInfo]]:
+) -> tuple[list[Entry], _Unread]:
     """The files ``extractall`` leaves, as entries, and the members it would read.
 
     ``extractall`` walks ``namelist()`` in order and opens each name through ``getinfo``, so
@@ -411,14 +443,11 @@ def _plan_extraction(
             parts = archive_parts(info.filename)
             written.pop(parts, None)
             written[parts] = info
-    total = _total_problem(sum(info.file_size for info in last.values() if not _is_folder(info)))
-    if total:
-        problems.append(total)
     if problems:
         raise error_class(problems)
-    unread = OrderedDict((name, info) for name, info in last.items() if not _is_folder(info))
+    unread = _Unread(OrderedDict((n, i) for n, i in last.items() if not _is_folder(i)))
     entries = [
-        Entry(parts, "/".join(parts), info.file_size, _zip_reader(archive, info, unread))
+        Entry(parts, "/".join(parts), info.file_size, _zip_reader(archive, info, unread), False)
         for parts, info in written.items()
     ]
     return entries, unread
@@ -477,29 +506,36 @@ def _member_problem(info: zipfile.ZipInfo, kinds: dict[tuple[str, ...], bool]) -
 
 
 def _zip_reader(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, unread: dict[str, zipfile.ZipInfo]
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, unread: _Unread
 ) -> Callable[[int], bytes]:
     def read(limit: int) -> bytes:
         with archive.open(info) as handle:
             data = handle.read(limit + 1)
-        if len(data) <= limit and unread.get(info.filename) is info:
-            unread.pop(info.filename)  # read to its end: zipfile checked its CRC-32
+        if len(data) <= limit:
+            unread.done(info, len(data))  # read to its end: zipfile checked its CRC-32
         return data
 
     return read
 
 
-def _member_read_problem(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
-    """Whether the member decompresses to its end, as ``_extract_member``'s copy does."""
+def _member_size(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int
+) -> tuple[int, str | None]:
+    """Bytes the member decompresses to (reading stops just past ``budget``), and why it
+    cannot be read to its end, as ``_extract_member``'s copy reads it."""
+    size = 0
     try:
         with archive.open(info) as handle:
-            while handle.read(_CHUNK):
-                pass
+            while size <= budget:
+                chunk = handle.read(min(_CHUNK, budget - size + 1))
+                if not chunk:
+                    break
+                size += len(chunk)
     except MemoryError:
         raise
     except _ZIP_ERRORS as exc:
-        return f"cannot be read: {_zip_error_text(exc)}"
-    return None
+        return size, f"cannot be read: {_zip_error_text(exc)}"
+    return size, None
 
 
 _ZIPINFO_REPR = re.compile(r"<ZipInfo [^>]*>")
@@ -541,7 +577,7 @@ def read_entry(entry: Entry, limit: int, what: str) -> bytes:
 
     Messages do not name the file: every caller puts its path in front, once.
     """
-    if entry.size > limit:
+    if entry.exact and entry.size > limit:
         raise ValueError(
             f"the file is {entry.size} bytes, far larger than any valid {what} (at most "
             f"{limit} bytes); it was not read"
@@ -606,7 +642,7 @@ def parse_values(data: bytes, echo: bool = True) -> np.ndarray:
 
 
 def _wide_encoding(data: bytes) -> str | None:
-    """"UTF-16" or "UTF-32" for text saved so (Windows editors and PowerShell's ``>`` write
+    """ "UTF-16" or "UTF-32" for text saved so (Windows editors and PowerShell's ``>`` write
     UTF-16): by its byte order mark, or without one by its share of NUL bytes (one in two
     for UTF-16 digits, three in four for UTF-32). Read as bytes it would only be garbage."""
     for bom, name in _WIDE_BOMS:
