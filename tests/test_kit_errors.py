@@ -24,7 +24,7 @@ from micokit import cli
 from micokit.errors import DataError, OptionError
 from micokit.loading import open_task
 from micokit.submission import load_scorer, score_train, validate
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 Damage = Callable[[Path], None]
 EXIT_BAD_INPUT = 2
@@ -97,6 +97,13 @@ def truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
+def nan_weights(path: Path) -> None:
+    """The same tensors, every value NaN: the file loads and fits, the outputs are NaN."""
+    save_file(
+        {k: torch.full_like(v, float("nan")) for k, v in load_file(str(path)).items()}, str(path)
+    )
+
+
 DEV0 = "image_inf/dev/model_0"
 TRAIN0 = "image_inf/train/model_0"
 
@@ -142,6 +149,10 @@ ARCHIVE_DAMAGE = {
     "truncated weights": (
         "loss", lambda f: truncate(f / DEV0 / "model.safetensors"),
         f"{DEV0}/model.safetensors: not a readable safetensors file",
+    ),
+    "weights that give NaN": (
+        "loss", lambda f: nan_weights(f / DEV0 / "model.safetensors"),
+        f"{DEV0}: the model's outputs are NaN or infinite on 40 of 40 points",
     ),
     "weights of another network": (
         "lira", lambda f: save_file({"w": torch.zeros(2)}, str(f / DEV0 / "model.safetensors")),

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from .errors import DataError, OptionError
-from .loading import EVAL_BATCH, Scenario, Task, first_line, read_indices
+from .loading import EVAL_BATCH, ModelRef, Scenario, Task, first_line, read_indices
 from .submission import load_scorer
 
 ATTACKS = ("loss", "lira")
@@ -63,6 +63,21 @@ def logit_confidence(logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
     own = z.gather(1, y).squeeze(1)
     others = z.scatter(1, y, float("-inf"))
     return (own - torch.logsumexp(others, dim=1)).numpy()
+
+
+def finite_outputs(phi: np.ndarray, ref: ModelRef) -> np.ndarray:
+    """φ of one model, or a DataError naming its folder if any is NaN or infinite.
+
+    Weights that load but hold NaN or inf (a damaged or diverged model) give NaN logits; the
+    scores built from them would fail deep inside the attack or the scorer's checks.
+    """
+    bad = int(np.count_nonzero(~np.isfinite(phi)))
+    if bad:
+        raise DataError(
+            f"{ref.path}: the model's outputs are NaN or infinite on {bad} of {phi.size} points "
+            "(its weights are damaged or diverged); re-download the data archive"
+        )
+    return phi
 
 
 # ----------------------------------------------------------------------------- signals
@@ -117,14 +132,17 @@ def compute_signals(
         if ref.phase == "train":
             signals.membership[ref.name] = ref.membership
         if ref.phase == "train" and shadows:
-            phi = logit_confidence(model.logits(union_points, batch_size), union_labels)
+            phi = finite_outputs(
+                logit_confidence(model.logits(union_points, batch_size), union_labels), ref
+            )
             signals.shadow_names.append(ref.name)
             shadow_rows.append(phi)
             in_rows.append(np.isin(union, ref.training_indices))
             signals.targets[key] = phi[columns[key]]
         else:
             points = ref.challenge_points()
-            signals.targets[key] = logit_confidence(model.logits(points, batch_size), points.labels)
+            phi = logit_confidence(model.logits(points, batch_size), points.labels)
+            signals.targets[key] = finite_outputs(phi, ref)
         del model
     if shadows:
         signals.shadow_phi = np.stack(shadow_rows)
