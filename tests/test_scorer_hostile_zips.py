@@ -119,3 +119,141 @@ def test_the_deepest_valid_layouts_are_not_affected(case, capsys):
     files[_deep_name(DEPTH)] = b"deep but allowed\n"
     status, err = _score(case, case.write_zip(files), capsys)
     assert status == 0, err
+
+
+# --- messages (issue #11 item 12) -------------------------------------------------------------
+
+
+def central_header(data, name):
+    """Offset of the central directory header of member ``name``."""
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        size = int.from_bytes(data[at + 28 : at + 30], "little")
+        if data[at + 46 : at + 46 + size] == name.encode():
+            return at
+        at = data.find(b"PK\x01\x02", at + 46)
+    raise KeyError(name)
+
+
+def test_a_read_error_names_the_file_once_in_plain_words(case, capsys):
+    path = _zip_with(case, zipfile.ZIP_DEFLATED)
+    rel = case.path("image_hi", "dev", "model_2")
+    data = bytearray(path.read_bytes())
+    data[central_header(data, rel) + 16] ^= 0xFF  # the CRC-32 the central directory records
+    path.write_bytes(bytes(data))
+    status, err = _score(case, path, capsys)
+    assert status == 1 and err.count(rel) == 1, err
+    assert "the file could not be read: its data are damaged (the CRC-32 checksum" in err
+
+
+def test_an_encrypted_member_is_named_without_a_zipinfo_repr(case, capsys):
+    files = case.files()
+    files["notes.txt"] = b"secret"
+    path = case.write_zip(files)
+    data = bytearray(path.read_bytes())
+    data[central_header(data, "notes.txt") + 8] |= 0x1  # zipfile's writestr clears the flag
+    path.write_bytes(bytes(data))
+    status, err = _score(case, path, capsys)
+    assert status == 1 and "ZipInfo" not in err
+    assert err.strip() == "submission error: 'notes.txt' is encrypted; submit an unencrypted zip"
+
+
+@pytest.mark.parametrize(
+    "encoding,name",
+    [("utf-16", "UTF-16"), ("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32")],
+)
+def test_wide_text_is_named_as_such(case, capsys, encoding, name):
+    files = case.files()
+    rel = case.path("image_lo", "final", "model_0")
+    files[rel] = files[rel].decode("ascii").encode(encoding)
+    status, err = _score(case, case.write_zip(files), capsys)
+    assert status == 1
+    assert err.strip() == (
+        f"submission error: '{rel}': the file is {name} text; save it as UTF-8 or ASCII"
+    )
+
+
+@pytest.mark.parametrize("separator", [b"\x0b", b"\x0c", b"\t", b" ", b","])
+def test_two_columns_are_refused_whatever_the_separator(case, capsys, separator):
+    """Ten rows of two values give the 20 values a model needs, interleaved."""
+    files = case.files()
+    rel = case.path("image_inf", "dev", "model_1")
+    values = files[rel].split()
+    rows = [values[i] + separator + values[i + 1] for i in range(0, len(values), 2)]
+    files[rel] = b"\n".join(rows) + b"\n"
+    status, err = _score(case, case.write_zip(files), capsys)
+    assert status == 1
+    assert f"'{rel}': 20 values on 10 lines: write one value per line" in err
+
+
+@pytest.mark.parametrize("separator", [b"\x0b", b"\x0c"])
+def test_other_ascii_whitespace_separates_values_on_one_line(case, capsys, separator):
+    files = case.files()
+    rel = case.path("image_inf", "dev", "model_1")
+    files[rel] = separator.join(files[rel].split()) + b"\n"
+    reference = case.write_reference()
+    result = S.score_submission(str(case.write_zip(files)), str(reference))
+    canonical = S.score_submission(str(case.write_zip(case.files(), "c.zip")), str(reference))
+    assert result.scores == canonical.scores
+
+
+def _many_members(case, count, name="many.zip"):
+    path = case.root / name
+    with zipfile.ZipFile(str(path), "w") as archive:
+        for i in range(count):
+            archive.writestr(f"notes/{i}.txt", b"")
+    return path
+
+
+CAP = 12  # the case's reference folder holds 10 files, under the same cap
+
+
+def _refuse_parsing(self):
+    raise AssertionError("zipfile parsed the central directory")
+
+
+@pytest.fixture
+def no_directory_parsing(monkeypatch):
+    """Fails the test if zipfile starts parsing a central directory; lowers the cap."""
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", _refuse_parsing)
+    monkeypatch.setattr(S.inputs, "MAX_ENTRIES", CAP)
+
+
+def test_too_many_entries_are_refused_from_the_end_record(case, capsys, no_directory_parsing):
+    status, err = _score(case, _many_members(case, 30), capsys)
+    assert status == 1
+    assert err.strip() == f"submission error: the zip declares 30 entries, more than {CAP}"
+
+
+def test_the_zip64_end_record_count_is_read_too(case, capsys, monkeypatch):
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 3)  # zipfile then writes zip64 records
+    path = _many_members(case, 30)
+    monkeypatch.undo()
+    data = bytearray(path.read_bytes())
+    assert data.rfind(b"PK\x06\x06") > 0
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8 : end + 12] = b"\xff\xff\xff\xff"  # "see the zip64 record", as zip tools write
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", _refuse_parsing)
+    monkeypatch.setattr(S.inputs, "MAX_ENTRIES", CAP)
+    status, err = _score(case, path, capsys)
+    assert status == 1
+    assert err.strip() == f"submission error: the zip declares 30 entries, more than {CAP}"
+
+
+def test_an_end_record_that_understates_the_count_is_caught_by_walking_the_headers(
+    case, capsys, no_directory_parsing
+):
+    path = _many_members(case, 30)
+    data = bytearray(path.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8 : end + 12] = b"\x01\x00\x01\x00"  # "1 entry", on this disk and in total
+    path.write_bytes(bytes(data))
+    status, err = _score(case, path, capsys)
+    assert status == 1
+    assert err.strip() == f"submission error: the zip has more than {CAP} entries"
+
+
+def test_the_entry_cap_leaves_ordinary_zips_alone(case, capsys):
+    status, err = _score(case, _zip_with(case, zipfile.ZIP_DEFLATED), capsys)
+    assert status == 0, err
