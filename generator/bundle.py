@@ -2,9 +2,11 @@
 
 Inputs are the exported public tree and reference data (``generator.export``); outputs are the
 files an organizer uploads or publishes, named ``bundles/<task>-codalab.zip``,
-``<task>-codabench.zip``, ``<task>-data.zip`` and ``bundles/SHA256SUMS``. Every zip is
-reproducible (``generator.zips``), so the checksums change only when content does. A public tree
-holding ground truth is refused before any of a task's zips is written.
+``<task>-codabench.zip``, ``<task>-data.zip``, and two checksum lists: ``SHA256SUMS`` for the
+participant archives (published beside them) and ``SHA256SUMS.organizer`` for everything else
+(the platform bundles hold every solution; they and the reports stay with the organizer). Every
+zip is reproducible (``generator.zips``), so the checksums change only when content does. A
+public tree holding ground truth is refused before any of a task's zips is written.
 """
 
 from __future__ import annotations
@@ -29,6 +31,17 @@ Entries = list[tuple[str, bytes | Path]]
 # Files that reveal membership. Train models publish some on purpose (export's PUBLIC_FILES);
 # anywhere else in a participant archive they are dev/final ground truth or the seeds behind it.
 GROUND_TRUTH_FILES = ("solution.csv", "training_indices.csv", "seed_membership", "private.json")
+PUBLISHED_SUMS = "SHA256SUMS"  # lists the participant archives only: publish it with them
+ORGANIZER_SUMS = "SHA256SUMS.organizer"  # the platform bundles and reports: keep it private
+CHECKSUM_FILES = (PUBLISHED_SUMS, ORGANIZER_SUMS)
+
+
+DATA_ARCHIVE_SUFFIX = "-data.zip"
+
+
+def data_archive_name(task_id: str) -> str:
+    """The participant archive's file name: the one kind of bundle output that is published."""
+    return f"{task_id}{DATA_ARCHIVE_SUFFIX}"
 
 
 class BundleError(ExportError):
@@ -125,31 +138,65 @@ def data_entries(task: TaskSpec, public_root: Path) -> Entries:
         more = f" (and {len(leaks) - 1} more)" if len(leaks) > 1 else ""
         raise BundleError(
             f"{first}: ground truth in the public tree{more}; refusing to write "
-            f"{task.id}-data.zip (was the reference folder used as --public?)"
+            f"{data_archive_name(task.id)} (was the reference folder used as --public?)"
         )
     return entries
 
 
-def write_checksums(folder: Path, written: Iterable[Path]) -> Path:
-    """``SHA256SUMS`` over the files this run ``written`` (sha256sum -c compatible), atomically.
+def clear_outputs(folder: Path) -> list[Path]:
+    """Before writing bundles into ``folder``: drop the checksum lists and stale temporaries.
+
+    The checksum lists go first, so a run killed at any point afterwards leaves none rather
+    than lists that no longer match the zips beside them (:func:`write_checksums` writes them
+    again, last). ``.tmp-`` files are what a killed run's atomic writes left behind; call this
+    only while holding the folder's lock (:func:`generator.locks.folder_lock`), so that none of
+    them belongs to a live run.
+    """
+    removed = []
+    for name in CHECKSUM_FILES:
+        if (folder / name).is_file():
+            (folder / name).unlink()
+            removed.append(folder / name)
+    for tmp in folder.glob(".tmp-*"):
+        if tmp.is_file():
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+def write_checksums(folder: Path, written: Iterable[Path]) -> tuple[Path, Path]:
+    """``SHA256SUMS`` (participant archives) and ``SHA256SUMS.organizer`` (everything else this
+    run wrote), both ``sha256sum -c`` compatible, each written atomically from the files on disk.
 
     Only what this tool wrote: a stray notes.txt or an old task's zip in the same folder must
-    not look vouched for.
+    not look vouched for. Published and private files are listed apart so that publishing
+    ``SHA256SUMS`` does not announce the names and digests of the organizer-only bundles.
     """
     folder = folder.resolve()
     paths = [Path(p).resolve() for p in written]
     outside = [p for p in paths if p.parent != folder]
     if outside:
-        raise BundleError(f"{outside[0]}: not in {folder}, cannot be listed in SHA256SUMS")
+        raise BundleError(f"{outside[0]}: not in {folder}, cannot be listed in {PUBLISHED_SUMS}")
     names = {p.name for p in paths}
-    if not names:
-        raise BundleError(f"{folder}: no bundles written there by this run to list in SHA256SUMS")
-    lines = [
-        f"{hashlib.sha256((folder / name).read_bytes()).hexdigest()}  {name}\n"
-        for name in sorted(names)
-    ]
-    target = folder / "SHA256SUMS"
-    tmp = folder / f".tmp-SHA256SUMS-{secrets.token_hex(4)}"
+    published = {name for name in names if name.endswith(DATA_ARCHIVE_SUFFIX)}
+    if not published:
+        raise BundleError(f"{folder}: no participant archive written there by this run to list")
+    return (
+        _write_sums(folder, PUBLISHED_SUMS, published),
+        _write_sums(folder, ORGANIZER_SUMS, names - published),
+    )
+
+
+def _write_sums(folder: Path, target_name: str, names: set[str]) -> Path:
+    lines = []
+    for name in sorted(names):
+        digest = hashlib.sha256()
+        with open(folder / name, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        lines.append(f"{digest.hexdigest()}  {name}\n")
+    target = folder / target_name
+    tmp = folder / f".tmp-{target_name}-{secrets.token_hex(4)}"
     try:
         tmp.write_text("".join(lines), encoding="ascii")
         os.replace(tmp, target)
@@ -167,5 +214,5 @@ def build_task_bundles(
     return [
         codalab_bundle(preset, task, reference_root, out / f"{task.id}-codalab.zip"),
         codabench_bundle(preset, task, reference_root, out / f"{task.id}-codabench.zip"),
-        write_zip(out / f"{task.id}-data.zip", participant),
+        write_zip(out / data_archive_name(task.id), participant),
     ]

@@ -19,8 +19,10 @@ from micokit.errors import MicokitError
 
 from .datasets import DatasetError, check_available, load_dataset, resolve_model_path
 from .export import ExportError, export_public, export_reference, model_tasks, verify_store
+from .locks import folder_lock
 from .presets import DEVICE_PATTERN, PHASES, Preset, PresetError, load_preset
 from .store import GenerationContext, all_tasks, find_stale, sweep_partial
+from .writes import describe
 
 MASTER_SEED_ENV = "MICO_MASTER_SEED"
 
@@ -242,27 +244,64 @@ def cmd_export(args: argparse.Namespace) -> int:
     _check_choices(preset, tasks, None, None)
     store, data_dir = Path(args.store), Path(args.data_dir) if args.data_dir else None
     check_separate(store=store, public=Path(args.public), reference=Path(args.reference))
-    verify_for_export(preset, store, data_dir, tasks)
-    for task_id in tasks:
-        task = preset.task(task_id)
-        public = export_public(preset, task, store, Path(args.public), data_dir)
-        export_reference(preset, task, store, Path(args.reference))
-        print(f"exported {task_id}: {public} and {Path(args.reference) / task_id}", file=sys.stderr)
+    check_store_folder(store)
+    # Exclusive: no generate run may train or swap in a model between the public export and
+    # the reference export of it (generator/locks.py).
+    with folder_lock(store, shared=False, purpose="export"):
+        verify_for_export(preset, store, data_dir, tasks)
+        for task_id in tasks:
+            task = preset.task(task_id)
+            public = export_public(preset, task, store, Path(args.public), data_dir)
+            export_reference(preset, task, store, Path(args.reference))
+            print(
+                f"exported {task_id}: {public} and {Path(args.reference) / task_id}",
+                file=sys.stderr,
+            )
     return 0
 
 
-def cmd_bundle(args: argparse.Namespace) -> int:
-    """The whole pipeline: generate (resuming), export, report, bundles, checksums."""
-    from .bundle import build_task_bundles, write_checksums
-    from .report import build_report
+def check_store_folder(store: Path) -> None:
+    """Before locking ``store`` (which would create it): an absent store has nothing to export."""
+    if store.exists() and not store.is_dir():
+        raise UsageError(f"{store}: not a folder (the store)")
+    if not store.exists():
+        raise ExportError(
+            f"{store}: no store there (models not generated yet); "
+            "run 'python -m generator generate' first"
+        )
 
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    """The whole pipeline: generate (resuming), export, report, bundles, checksums.
+
+    The bundle folder is locked for the whole run and the store exclusively from the export
+    on, so concurrent runs wait for each other instead of mixing their outputs; the checksum
+    lists are removed first and written last, so a killed run leaves none rather than wrong ones.
+    """
     preset = load_preset(args.preset)
     check_separate(
         store=Path(args.store), public=Path(args.public), reference=Path(args.reference),
         out=Path(args.out),
     )  # fmt: skip
-    if Path(args.out).exists() and not Path(args.out).is_dir():
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
         raise UsageError(f"{args.out}: not a folder (bundle output)")
+    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out, shared=False, purpose="bundle"):
+        return _bundle(preset, args, out)
+
+
+def _bundle(preset: Preset, args: argparse.Namespace, out: Path) -> int:
+    from .bundle import (
+        ORGANIZER_SUMS,
+        PUBLISHED_SUMS,
+        build_task_bundles,
+        clear_outputs,
+        write_checksums,
+    )
+    from .report import build_report
+
+    clear_outputs(out)
     timings = {}
     started = time.perf_counter()
     for name in ("tasks", "scenarios", "phases", "models"):
@@ -274,34 +313,36 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         )
         return 1
     timings["generate"] = time.perf_counter() - started
-    store, out = Path(args.store), Path(args.out)
+    store = Path(args.store)
     data_dir = Path(args.data_dir) if args.data_dir else None
     public, reference = Path(args.public), Path(args.reference)
-    out.mkdir(parents=True, exist_ok=True)
-    for task in preset.tasks:  # all checked before any task's bundles are rewritten
-        verify_store(preset, task, store)
-    written: list[Path] = []  # what SHA256SUMS vouches for: this run's files only
-    for task in preset.tasks:
-        step = time.perf_counter()
-        export_public(preset, task, store, public, data_dir)
-        export_reference(preset, task, store, reference)
-        timings.setdefault("export", 0.0)
-        timings["export"] += time.perf_counter() - step
-        step = time.perf_counter()
-        written += build_report(preset, task, store, out, data_dir)
-        timings.setdefault("report", 0.0)
-        timings["report"] += time.perf_counter() - step
-        step = time.perf_counter()
-        for path in build_task_bundles(preset, task, public, reference, out):
-            written.append(path)
-            print(f"wrote {path}", file=sys.stderr)
-        timings.setdefault("bundles", 0.0)
-        timings["bundles"] += time.perf_counter() - step
+    written: list[Path] = []  # what the checksums vouch for: this run's files only
+    with folder_lock(store, shared=False, purpose="export"):
+        for task in preset.tasks:  # all checked before any task's bundles are rewritten
+            verify_store(preset, task, store)
+        for task in preset.tasks:
+            step = time.perf_counter()
+            export_public(preset, task, store, public, data_dir)
+            export_reference(preset, task, store, reference)
+            timings.setdefault("export", 0.0)
+            timings["export"] += time.perf_counter() - step
+            step = time.perf_counter()
+            written += build_report(preset, task, store, out, data_dir)
+            timings.setdefault("report", 0.0)
+            timings["report"] += time.perf_counter() - step
+            step = time.perf_counter()
+            for path in build_task_bundles(preset, task, public, reference, out):
+                written.append(path)
+                print(f"wrote {path}", file=sys.stderr)
+            timings.setdefault("bundles", 0.0)
+            timings["bundles"] += time.perf_counter() - step
     write_checksums(out, written)
     total = time.perf_counter() - started
     spent = ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
     print(
-        f"bundle: {total:.1f}s in all ({spent}); checksums in {out / 'SHA256SUMS'}", file=sys.stderr
+        f"bundle: {total:.1f}s in all ({spent}); checksums: {out / PUBLISHED_SUMS} (publish it "
+        f"with the data archives) and {out / ORGANIZER_SUMS} (organizer only)",
+        file=sys.stderr,
     )
     return 0
 
@@ -462,8 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # an output folder that is a file, a full disk, no permission
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        print(f"error: {describe(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         # A second Ctrl-C would interrupt the pool's exit hooks and print their traceback.

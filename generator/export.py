@@ -7,6 +7,7 @@ a future metadata field — stays private until someone adds it here on purpose.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -19,6 +20,7 @@ import numpy as np
 from .datasets import load_dataset, texts_to_tsv
 from .presets import PHASES, Preset, TaskSpec
 from .store import (
+    SEED_FILES,
     WEIGHTS_DIR,
     WEIGHTS_FILE,
     ModelTask,
@@ -27,6 +29,7 @@ from .store import (
     write_json,
     write_lines,
 )
+from .writes import writing
 
 REFERENCE_FORMAT = "mico-reference/1"
 PUBLIC_FORMAT = "mico-public/1"
@@ -100,28 +103,62 @@ def verify_store(preset: Preset, task: TaskSpec, store: Path) -> None:
 
     The store is only ever written atomically, so damage comes from outside (a copy cut short,
     a hand edit, a full disk on another tool); exporting it would ship broken weights or a
-    reference that disagrees with the manifest, which participants would discover first.
+    reference that disagrees with the manifest, which participants would discover first. A
+    model folder that is a link to, or a copy of, another model would be worse: a dev model
+    copied from a train model has a hidden solution that participants already hold.
     """
     check_complete(preset, task, store)
+    seen: dict[tuple[str, ...], ModelTask] = {}
     for model in model_tasks(preset, task):
         scenario = task.scenario(model.scenario)
-        _verify_model(
-            model.path(store), model.phase, scenario.n, scenario.m, task.disclose_training
-        )
+        path = model.path(store)
+        _verify_identity(path, model)
+        _verify_model(path, model.phase, scenario.n, scenario.m, task.disclose_training)
+        # Every model draws its own 256-bit seeds (secrets, or a one-way derivation of the
+        # master seed per model), so two models with the same seeds are one model twice.
+        seeds = tuple((path / name).read_text(encoding="ascii") for name in SEED_FILES.values())
+        if seeds in seen:
+            raise ExportError(
+                f"{path}: the same seeds as {seen[seeds].path(store)}, so a copy of that "
+                f"model; {REGENERATE}"
+            )
+        seen[seeds] = model
+
+
+def _verify_identity(path: Path, model: ModelTask) -> None:
+    """The folder is a real folder of real files, and its metadata names this very model."""
+    if path.is_symlink():
+        target = os.readlink(path)
+        raise ExportError(f"{path}: a symbolic link to {target}, not a model folder; {REGENERATE}")
+    for inner in path.rglob("*"):
+        if inner.is_symlink():
+            raise ExportError(f"{inner}: a symbolic link inside a model folder; {REGENERATE}")
+    try:
+        metadata = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise ExportError(f"{path / 'metadata.json'}: not valid JSON; {REGENERATE}") from None
+    if not isinstance(metadata, dict):
+        raise ExportError(f"{path / 'metadata.json'}: not a JSON object; {REGENERATE}")
+    expected = {"task": model.task, "scenario": model.scenario, "phase": model.phase}
+    expected["model"] = model.name
+    for key, value in expected.items():
+        if metadata.get(key) != value:
+            raise ExportError(
+                f"{path / 'metadata.json'}: says {key} {metadata.get(key)!r}, but the folder is "
+                f"{key} {value!r} (a model moved or copied from elsewhere); {REGENERATE}"
+            )
 
 
 def _verify_model(path: Path, phase: str, n: int, m: int, disclose_training: bool) -> None:
     needed = {"metadata.json", "solution.csv", "challenge_indices.csv", *PUBLIC_FILES[phase]}
+    needed |= set(SEED_FILES.values())
     if disclose_training:
         needed |= {"training_indices.csv", *DISCLOSED_TRAINING_FILES}
     for name in sorted(needed):
         if not (path / name).is_file():
             raise ExportError(f"{path / name}: missing; {REGENERATE}")
-    try:
-        metadata = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise ExportError(f"{path / 'metadata.json'}: not valid JSON; {REGENERATE}") from None
-    trained = (metadata.get("n"), metadata.get("m")) if isinstance(metadata, dict) else None
+    metadata = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+    trained = (metadata.get("n"), metadata.get("m"))
     if trained != (n, m):
         raise ExportError(
             f"{path}: trained with (n, m) = {trained}, the preset says ({n}, {m}); {REGENERATE}"
@@ -187,16 +224,33 @@ def task_manifest(preset: Preset, task: TaskSpec, store: Path) -> dict[str, Any]
     }  # fmt: skip
 
 
-def _copy_weights(source: Path, target: Path) -> None:
+def _copy_hashed(source: Path, target: Path) -> str:
+    """Copy one file and return its SHA-256, reading it once."""
+    digest = hashlib.sha256()
+    with writing(target), open(source, "rb") as src, open(target, "wb") as dst:
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            digest.update(chunk)
+            dst.write(chunk)
+    shutil.copystat(source, target)
+    return digest.hexdigest()
+
+
+def _copy_weights(source: Path, target: Path) -> str:
+    """Copy a model's weights; return the digest of its safetensors file (for duplicates)."""
     if (source / WEIGHTS_DIR).is_dir():
-        shutil.copytree(source / WEIGHTS_DIR, target / WEIGHTS_DIR)
-    else:
-        shutil.copy2(source / WEIGHTS_FILE, target / WEIGHTS_FILE)
+        (target / WEIGHTS_DIR).mkdir()
+        digest = ""
+        for path in sorted((source / WEIGHTS_DIR).iterdir()):
+            copied = _copy_hashed(path, target / WEIGHTS_DIR / path.name)
+            digest = copied if path.name == WEIGHTS_FILE else digest
+        return digest
+    return _copy_hashed(source / WEIGHTS_FILE, target / WEIGHTS_FILE)
 
 
-def _public_model(source: Path, target: Path, phase: str, disclose_training: bool) -> None:
+def _public_model(source: Path, target: Path, phase: str, disclose_training: bool) -> str:
+    """Write one model's public folder; return its weights' digest."""
     target.mkdir(parents=True)
-    _copy_weights(source, target)
+    digest = _copy_weights(source, target)
     for name in PUBLIC_FILES[phase]:
         shutil.copy2(source / name, target / name)
     metadata = json.loads((source / "metadata.json").read_text())
@@ -209,6 +263,7 @@ def _public_model(source: Path, target: Path, phase: str, disclose_training: boo
             others = np.setdiff1d(read_lines(source / "training_indices.csv"), challenge)
             write_lines(target / NONCHALLENGE_TRAINING_FILE, others)
     write_json(target / "metadata.json", metadata)
+    return digest
 
 
 def _public_data(preset: Preset, task: TaskSpec, target: Path, data_dir: Path | None) -> list[str]:
@@ -225,8 +280,10 @@ def _public_data(preset: Preset, task: TaskSpec, target: Path, data_dir: Path | 
                 texts_to_tsv(data.sentences, data.labels), encoding="utf-8"
             )
         else:
-            np.save(folder / "features.npy", data.features.numpy())
-            np.save(folder / "labels.npy", data.labels)
+            with writing(folder / "features.npy"):
+                np.save(folder / "features.npy", data.features.numpy())
+            with writing(folder / "labels.npy"):
+                np.save(folder / "labels.npy", data.labels)
         written.append(scenario.dataset_name)
     return written
 
@@ -243,9 +300,16 @@ def export_public(
         if preset.publish_data:
             manifest["data"] = _public_data(preset, task, tmp, data_dir)
         write_json(tmp / "manifest.json", manifest)
+        weights: dict[str, ModelTask] = {}
         for model in model_tasks(preset, task):
             target = tmp / model.scenario / model.phase / model.name
-            _public_model(model.path(store), target, model.phase, task.disclose_training)
+            digest = _public_model(model.path(store), target, model.phase, task.disclose_training)
+            if digest in weights:  # trained models never coincide: one was copied from the other
+                raise ExportError(
+                    f"{model.path(store)}: the same weights as {weights[digest].path(store)}; "
+                    f"{REGENERATE}"
+                )
+            weights[digest] = model
         _replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

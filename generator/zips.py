@@ -14,6 +14,8 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from .writes import writing
+
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 JUNK = (".DS_Store", "__MACOSX", "__pycache__")
 
@@ -52,7 +54,7 @@ def write_zip(target: Path, entries: Iterable[tuple[str, bytes | Path]]) -> Path
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".tmp-{target.name}-{secrets.token_hex(4)}"
     try:
-        with open(tmp, "wb") as handle:
+        with writing(target), open(tmp, "wb") as handle:
             _write_entries(handle, entries)
         os.replace(tmp, target)
     except BaseException:

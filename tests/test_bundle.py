@@ -1,8 +1,8 @@
 """Bundles: platform checks pass, columns match score keys, zips are reproducible and clean.
 
 check-bundle names every damaged, misnamed or leaking bundle in one line and goes on to the next;
-the bundle step refuses a public tree that holds ground truth; SHA256SUMS vouches only for what
-the bundle step wrote.
+the bundle step refuses a public tree that holds ground truth; the checksum lists vouch only for
+what the bundle step wrote, and the published one only for the participant archives.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ import zipfile
 import pytest
 import yaml
 
-from generator.bundle import build_task_bundles, write_checksums
+from generator.bundle import (
+    CHECKSUM_FILES,
+    ORGANIZER_SUMS,
+    PUBLISHED_SUMS,
+    build_task_bundles,
+    write_checksums,
+)
 from generator.checkbundle import (
     check_bundles,
     check_codabench,
@@ -84,15 +90,27 @@ def test_building_twice_gives_identical_checksums(tiny_preset, tiny_export, bund
     written = []
     for task in tiny_preset.tasks:
         written += build_task_bundles(tiny_preset, task, public, reference, tmp_path)
-    assert write_checksums(tmp_path, written).read_text() == (bundles / "SHA256SUMS").read_text()
+    for first, again in zip(write_checksums(tmp_path, written), CHECKSUM_FILES, strict=True):
+        assert first.read_text() == (bundles / again).read_text()
 
 
-def test_checksums_cover_every_bundle(bundles):
-    listed = dict(
-        line.split("  ")[::-1] for line in (bundles / "SHA256SUMS").read_text().splitlines()
-    )
-    for path in bundles.glob("*.zip"):
-        assert listed[path.name] == hashlib.sha256(path.read_bytes()).hexdigest()
+def _listed(path):
+    return dict(line.split("  ")[::-1] for line in path.read_text().splitlines())
+
+
+def test_published_checksums_list_the_participant_archives_and_nothing_else(bundles):
+    published = _listed(bundles / PUBLISHED_SUMS)
+    assert sorted(published) == sorted(p.name for p in bundles.glob("*-data.zip"))
+    for name, digest in published.items():
+        assert hashlib.sha256((bundles / name).read_bytes()).hexdigest() == digest
+
+
+def test_organizer_checksums_list_the_platform_bundles_that_hold_the_solutions(bundles):
+    organizer = _listed(bundles / ORGANIZER_SUMS)
+    platform = [p for p in bundles.glob("*.zip") if not p.name.endswith("-data.zip")]
+    assert sorted(organizer) == sorted(p.name for p in platform)
+    for path in platform:
+        assert organizer[path.name] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_zips_have_no_platform_junk_and_sorted_entries(bundles):
@@ -271,6 +289,6 @@ def test_checksums_list_only_the_bundles_this_run_wrote(tiny_preset, tiny_export
         tiny_preset, tiny_preset.task("image"), public, reference, tmp_path
     )
     expected = sorted(path.name for path in written)
-    sums = write_checksums(tmp_path, written).read_text()
-    assert [line.split("  ")[1] for line in sums.splitlines()] == expected
+    sums = "".join(path.read_text() for path in write_checksums(tmp_path, written))
+    assert sorted(line.split("  ")[1] for line in sums.splitlines()) == expected
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import resource
 import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 
-from .conftest import TINY_PRESET, run_generator
+from .conftest import ROOT, TINY_PRESET, run_generator
 
 
 @pytest.mark.parametrize(
@@ -137,3 +142,67 @@ def test_a_model_folder_damaged_by_hand_is_rebuilt_by_generate(tmp_path, tiny_st
     )  # fmt: skip
     assert "1 trained" in result.stderr and "0 failed" in result.stderr
     assert (store / MODEL / "metadata.json").is_file()
+
+
+def _replace_with_link(store):
+    shutil.rmtree(store / MODEL)
+    (store / MODEL).symlink_to(store / "tabular/tabular_inf/train/model_1")
+
+
+def _replace_with_copy(store, rename=False):
+    shutil.rmtree(store / MODEL)
+    shutil.copytree(store / "tabular/tabular_inf/train/model_1", store / MODEL)
+    if rename:  # the copy's metadata edited to pass for the dev model
+        metadata = json.loads((store / MODEL / "metadata.json").read_text())
+        metadata.update(phase="dev", model="model_1")
+        (store / MODEL / "metadata.json").write_text(json.dumps(metadata))
+
+
+def _copy_weights_only(store):
+    source = store / "tabular/tabular_inf/train/model_1/model.safetensors"
+    shutil.copy(source, store / MODEL / "model.safetensors")
+
+
+@pytest.mark.parametrize(
+    "swap,problem",
+    [
+        (_replace_with_link, "a symbolic link to"),
+        (_replace_with_copy, "says phase 'train', but the folder is phase 'dev'"),
+        (lambda store: _replace_with_copy(store, rename=True), "the same seeds as"),
+        (_copy_weights_only, "the same weights as"),
+    ],
+    ids=["symlink", "copy", "copy-with-edited-metadata", "copied-weights"],
+)
+def test_a_dev_model_that_is_really_a_train_model_is_refused_at_export(
+    tmp_path, tiny_store, swap, problem
+):
+    # A published train model's solution would be the hidden dev solution.
+    store = tmp_path / "store"
+    shutil.copytree(tiny_store, store)
+    swap(store)
+    public, reference = tmp_path / "public", tmp_path / "reference"
+    result = run_generator(
+        "export", "--preset", str(TINY_PRESET), "--store", str(store), "--tasks", "tabular",
+        "--public", str(public), "--reference", str(reference), check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {store / MODEL}") and problem in line
+    assert not (public / "tabular").exists() and not reference.exists()
+
+
+def test_a_full_disk_during_export_names_the_file_and_says_the_disk_is_full(tmp_path, tiny_store):
+    def small_files():  # a file may grow to 200 kB, as on a nearly full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    command = [sys.executable, "-m", "generator", "export", "--preset", str(TINY_PRESET)]
+    command += ["--store", str(tiny_store), "--tasks", "image"]
+    command += ["--public", str(tmp_path / "public"), "--reference", str(tmp_path / "ref")]
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, preexec_fn=small_files
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "features.npy: disk full" in line, line
+    assert not (tmp_path / "public" / "image").exists()

@@ -1,14 +1,19 @@
-"""A killed generation leaves no half-written model; re-running completes it without retraining."""
+"""A killed generation leaves no half-written model; re-running completes it without retraining.
+
+A killed bundle run leaves no checksum list that disagrees with the zips beside it, and the
+next run cleans up what the killed one left half-written.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
-from .conftest import ROOT, TINY_PRESET, run_generator
+from .conftest import ROOT, TINY_MASTER_SEED, TINY_PRESET, run_generator
 
 ARGS = ["--preset", str(TINY_PRESET), "--tasks", "tabular", "--scenarios", "tabular_hi", "--quiet"]
 
@@ -64,3 +69,34 @@ def test_ctrl_c_reports_how_to_resume(tmp_path):
     assert process.returncode == 130
     assert "Traceback" not in stderr and "run the same command again to resume" in stderr
     assert not [p for p in store.rglob(".tmp-*")]
+
+
+def test_a_bundle_killed_midway_leaves_no_wrong_checksums_and_a_rerun_is_consistent(
+    tmp_path, tiny_store
+):
+    store, out = tmp_path / "store", tmp_path / "bundles"
+    shutil.copytree(tiny_store, store)
+    out.mkdir()
+    (out / "SHA256SUMS").write_text(f"{'0' * 64}  image-data.zip\n")  # from an older build
+    (out / ".tmp-image-data.zip-0a1b2c3d").write_bytes(b"half a zip")  # a run killed mid-zip
+    args = ["bundle", "--preset", str(TINY_PRESET), "--store", str(store), "--out", str(out)]
+    args += ["--public", str(tmp_path / "public"), "--reference", str(tmp_path / "ref")]
+    env = dict(os.environ, MICO_MASTER_SEED=TINY_MASTER_SEED)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "generator", *args, "--quiet"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not (out / "image-codalab.zip").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # after the first zip, before the checksums
+    process.wait()
+    assert (out / "image-codalab.zip").exists(), "the kill should land mid-bundle"
+    assert not (out / "SHA256SUMS").exists()  # nothing vouched for rather than wrong sums
+    assert not (out / ".tmp-image-data.zip-0a1b2c3d").exists()
+
+    run_generator(*args, "--quiet", env_extra={"MICO_MASTER_SEED": TINY_MASTER_SEED})
+    for sums in ("SHA256SUMS", "SHA256SUMS.organizer"):
+        check = subprocess.run(["sha256sum", "-c", sums], cwd=out, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+    assert not list(out.glob(".tmp-*"))

@@ -1,0 +1,41 @@
+"""Write errors that name their file: a full disk must say which file and that the disk is full.
+
+Python raises a write error on an open handle without a file name, and numpy's ``tofile`` (under
+``np.save``) raises ``OSError("<n> requested and <k> written")`` with no errno at all, so
+"error: 115008 requested and 51168 written" was all an organizer saw of a full disk. Every
+writer of bundles and exports wraps its writes in :func:`writing`.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def describe(error: OSError) -> str:
+    """One line for a failed write: the file, then the problem in words."""
+    where = f"{error.filename}: " if error.filename else ""
+    if error.errno in FULL:
+        return f"{where}disk full ({error.strerror}); free some space and run the command again"
+    return f"{where}{error.strerror or error}"
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Re-raise any OSError of the block as one that names ``path``.
+
+    A short write without an errno (numpy) is reported as ENOSPC: a regular file takes fewer
+    bytes than requested only when the disk or the quota is full.
+    """
+    try:
+        yield
+    except OSError as error:
+        if error.filename:
+            raise
+        code = error.errno if error.errno is not None else errno.ENOSPC
+        strerror = error.strerror or ("No space left on device" if code == errno.ENOSPC else "")
+        raise OSError(code, strerror or str(error), str(path)) from error
