@@ -299,6 +299,15 @@ def resolve_path(spec: DatasetSpec, data_dir: Path | None) -> Path:
 
 def check_available(spec: DatasetSpec, data_dir: Path | None) -> None:
     """Fail fast, before any training, if a real dataset's files are not where the preset says."""
+    try:
+        _check_files(spec, data_dir)
+    except OSError as error:  # Path.is_file raises for e.g. a permission error on a parent
+        raise DatasetError(
+            f"{error.filename or spec.path}: cannot read ({error.strerror})"
+        ) from None
+
+
+def _check_files(spec: DatasetSpec, data_dir: Path | None) -> None:
     if spec.kind == "cifar10":
         directory = resolve_path(spec, data_dir)
         for name in CIFAR10_FILES:

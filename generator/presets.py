@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .safeyaml import BoundedYAMLError, load_bounded
 from .schedule import Schedule, ScheduleError, parse_schedule
 from .splits import check_sizes
 
@@ -35,17 +37,70 @@ MODALITY = {
     "sst2": "text", "synthetic_text": "text",
 }  # fmt: skip
 ARCH_MODALITY = {"cnn": "image", "mlp": "tabular", "roberta": "text"}
-# Constructor arguments of micokit.architectures.MicoCNN / MicoMLP (a test keeps them in step).
+# Constructor arguments of micokit.architectures.MicoCNN / MicoMLP with their defaults, so that
+# a model's size can be checked without importing torch (a test keeps them in step).
+CNN_DEFAULTS = {
+    "in_channels": 3,
+    "image_size": 32,
+    "channels": [128, 256, 256],
+    "conv1_kernel": 8,
+    "conv1_stride": 2,
+    "conv1_padding": 3,
+    "num_classes": 10,
+}
+MLP_DEFAULTS = {"in_features": 600, "hidden": 128, "num_classes": 100}
 MODEL_KEYS = {
-    "cnn": {"in_channels", "image_size", "channels", "conv1_kernel", "conv1_stride",
-            "conv1_padding", "num_classes"},
-    "mlp": {"in_features", "hidden", "num_classes"},
+    "cnn": set(CNN_DEFAULTS),
+    "mlp": set(MLP_DEFAULTS),
     "roberta": {"pretrained", "config", "public_pretraining"},
-}  # fmt: skip
+}
+# transformers.RobertaConfig's defaults for the keys that size a model (roberta-base; a test
+# reads them from RobertaConfig's signature), and the keys training._tiny_roberta sets itself.
+ROBERTA_SIZE_DEFAULTS = {
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+}
+ROBERTA_SET_BY_GENERATOR = {
+    "vocab_size",
+    "num_labels",
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+    "max_position_embeddings",
+    "type_vocab_size",
+}
 PUBLIC_PRETRAINING_KEYS = {"size", "seed", "epochs", "lr"}
-# Ids name folders, archives and leaderboard columns: keep them to portable file-name characters.
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+# Ids name folders, files, archives and leaderboard columns: portable file-name characters, and
+# short enough for any file system.
+MAX_ID_LENGTH = 64
+ID_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_ID_LENGTH - 1}}}")
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+
+# Bounds on every count and size, checked at load before anything is allocated: without them
+# ``models: {train: 10**12}`` made ``status`` and ``generate`` allocate until the machine gave
+# out. Each is far beyond MICO's own setup (presets/mico.yaml, in brackets) and docs/presets.md
+# lists them.
+MAX_MODELS = 10_000  # per scenario and phase [100 train, 50 dev, 50 final]
+MAX_TASKS = 100  # [4]
+MAX_SCENARIOS = 100  # per task [3]
+MAX_DATASET_SIZE = 1_000_000  # generated points [the largest real set, Purchase-100: 197,324]
+MAX_EPOCHS = 10_000  # [50]
+MAX_TEXT_LENGTH = 512  # tokens per sentence: roberta-base's position embeddings [67]
+MAX_VOCAB_SIZE = 500_000  # [roberta-base: 50,265]
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64-bit seeds
+# Opacus' PRV accountant took 5 s to calibrate σ at ε = 10, 48 s at ε = 100 and 137 s at ε = 300
+# (sample rate 0.1, 100 steps, on this project's 2-core machine), and longer beyond [4 and 10].
+MAX_EPSILON = 100
+MIN_DELTA = 1e-12  # [1e-5]; at 1e-30 the PRV accountant refuses ("floating point errors")
+MAX_PARAMETERS = 1_000_000_000  # per model [roberta-base: 125 M; MICO's CNN: 0.97 M]
+MAX_ACTIVATIONS = 10_000_000  # values of a CNN's largest layer for one image [36,864]
+# Characters of a name, title or label, and of a description: sanity bounds only; the
+# platforms' own limits are shorter and check-bundle checks those (generator/conformance.py).
+MAX_TITLE_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 10_000
+MAX_PATH_LENGTH = 4096  # a data path (Linux PATH_MAX), each part at most 255 bytes (NAME_MAX)
 
 
 class PresetError(ValueError):
@@ -147,6 +202,20 @@ def _fail(path: Path, where: str, problem: str) -> PresetError:
     return PresetError(f"{path}: {where}: {problem}")
 
 
+def _shown(value: Any) -> str:
+    """A value as an error message shows it: its repr, shortened so the message stays one line."""
+    text = repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and len(text) > 24:
+        return f"{text[:12]}… (a {len(text.lstrip('-'))}-digit number)"
+    return text if len(text) <= 60 else f"{text[:57]}…"
+
+
+def _count(number: int) -> str:
+    """A computed count for a message: exact up to 10^18, else its order of magnitude (a product
+    of YAML integers may have more digits than Python converts to text)."""
+    return f"{number:,}" if number < 10**18 else f"about 10^{int(number.bit_length() * 0.30103)}"
+
+
 def _mapping(path: Path, where: str, value: Any, allowed: set[str], required: set[str]) -> dict:
     if not isinstance(value, dict):
         raise _fail(path, where, f"expected a mapping, got {type(value).__name__}")
@@ -161,23 +230,41 @@ def _mapping(path: Path, where: str, value: Any, allowed: set[str], required: se
     return value
 
 
-def _number(path: Path, where: str, value: Any, *, integer: bool = False, positive: bool = True):
-    """Check a number and return it; ``1e-5`` is accepted although PyYAML reads it as a string."""
+def _number(
+    path: Path,
+    where: str,
+    value: Any,
+    *,
+    integer: bool = False,
+    positive: bool = True,
+    maximum: float | None = None,
+):
+    """Check a number and return it; ``1e-5`` is accepted although PyYAML reads it as a string.
+
+    A ``maximum`` bounds it, and the message states the allowed range.
+    """
     ok_types = (int,) if integer else (int, float)
-    if not integer and isinstance(value, str):
+    if not integer and isinstance(value, str) and len(value) < 64:
         try:
             value = float(value)
         except ValueError:
             pass
     if isinstance(value, bool) or not isinstance(value, ok_types):
         kind = "an integer" if integer else "a number"
-        raise _fail(path, where, f"expected {kind}, got {value!r}")
-    if not math.isfinite(value) or (positive and value <= 0) or (not positive and value < 0):
+        raise _fail(path, where, f"expected {kind}, got {_shown(value)}")
+    finite = isinstance(value, int) or math.isfinite(value)  # isfinite(10**400) overflows
+    if not finite or (positive and value <= 0) or (not positive and value < 0):
         raise _fail(
             path,
             where,
-            f"expected a {'positive' if positive else 'non-negative'} value, got {value!r}",
+            f"expected a {'positive' if positive else 'non-negative'} value, got {_shown(value)}",
         )
+    if maximum is not None and value > maximum:
+        if integer:
+            allowed = f"{int(positive)} to {maximum:,}"
+        else:
+            allowed = f"{'above' if positive else 'at least'} 0 and at most {maximum:g}"
+        raise _fail(path, where, f"{_shown(value)} is out of range (allowed: {allowed})")
     return value
 
 
@@ -189,8 +276,46 @@ def _flag(path: Path, where: str, value: Any) -> bool:
 
 
 def _identifier(path: Path, where: str, value: Any) -> str:
+    """Every id that names a folder or file (task, scenario, dataset name) passes this check."""
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        raise _fail(path, where, f"expected an id of letters, digits, '_' and '-', got {value!r}")
+        raise _fail(
+            path,
+            where,
+            f"expected an id of letters, digits, '_' and '-' (at most {MAX_ID_LENGTH}, not "
+            f"starting with '_' or '-'), got {_shown(value)}",
+        )
+    return value
+
+
+def _text(path: Path, where: str, value: Any, *, limit: int, multiline: bool = False) -> str:
+    """Text shown to participants: no control characters, bounded length.
+
+    Line breaks and tabs are allowed in descriptions only; the pages render every preset text
+    as plain text (``pages.markdown_text``), so a title cannot break the page around it.
+    """
+    if not isinstance(value, str):
+        raise _fail(path, where, f"expected text, got {_shown(value)}")
+    if len(value) > limit:
+        raise _fail(path, where, f"{len(value):,} characters is too long (at most {limit:,})")
+    allowed = "\n\t" if multiline else ""
+    for char in value:
+        if unicodedata.category(char) == "Cc" and char not in allowed:
+            raise _fail(path, where, f"control character {char!r} in {_shown(value)}")
+    return value
+
+
+def _data_path(path: Path, where: str, value: Any) -> str:
+    """A path under the data directory (or absolute) that the file system can look up."""
+    if not isinstance(value, str) or not value:
+        raise _fail(path, where, f"expected a path under the data directory, got {_shown(value)}")
+    if len(value) > MAX_PATH_LENGTH or any(len(p.encode()) > 255 for p in value.split("/")):
+        raise _fail(
+            path,
+            where,
+            f"path too long (at most {MAX_PATH_LENGTH:,} characters, 255 bytes per part)",
+        )
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise _fail(path, where, f"control character in the path {_shown(value)}")
     return value
 
 
@@ -209,11 +334,15 @@ def _dataset(path: Path, where: str, raw: Any) -> DatasetSpec:
     if kind.startswith("synthetic") and "size" not in raw:
         raise _fail(path, where, f"dataset kind {kind!r} needs a 'size'")
     values = dict(raw)
-    for key in ("size", "max_length", "vocab_size"):
+    if "path" in raw:
+        _data_path(path, f"{where}.path", raw["path"])
+    # Bounded here, not where the data are built: synthetic_purchase allocates size × 600 values.
+    limits = {"size": MAX_DATASET_SIZE, "max_length": MAX_TEXT_LENGTH, "vocab_size": MAX_VOCAB_SIZE}
+    for key, limit in limits.items():
         if key in raw:
-            values[key] = _number(path, f"{where}.{key}", raw[key], integer=True)
+            values[key] = _number(path, f"{where}.{key}", raw[key], integer=True, maximum=limit)
     if "seed" in raw:
-        values["seed"] = _number(path, f"{where}.seed", raw["seed"], integer=True, positive=False)
+        values["seed"] = _seed(path, f"{where}.seed", raw["seed"])
     for key in ("noise", "label_noise"):
         if key in raw:
             values[key] = _number(path, f"{where}.{key}", raw[key], positive=False)
@@ -222,6 +351,10 @@ def _dataset(path: Path, where: str, raw: Any) -> DatasetSpec:
             path, f"{where}.label_noise", "must be below 0.5 (a fraction of flipped labels)"
         )
     return DatasetSpec(**values)
+
+
+def _seed(path: Path, where: str, value: Any) -> int:
+    return _number(path, where, value, integer=True, positive=False, maximum=MAX_SEED)
 
 
 def _training(path: Path, where: str, raw: dict) -> TrainingSpec:
@@ -240,10 +373,101 @@ def _training(path: Path, where: str, raw: dict) -> TrainingSpec:
     for key in ("momentum", "weight_decay"):
         if key in raw:
             values[key] = _number(path, f"{where}.{key}", raw[key], positive=False)
+    # Batch sizes are bounded by the training set once n is known (_batch_sizes).
     for key in ("batch_size", "epochs", "lr_step_size", "max_physical_batch_size"):
         if key in raw and not (key in optional and raw[key] is None):
-            values[key] = _number(path, f"{where}.{key}", raw[key], integer=True)
+            limit = MAX_EPOCHS if key in ("epochs", "lr_step_size") else None
+            values[key] = _number(path, f"{where}.{key}", raw[key], integer=True, maximum=limit)
     return TrainingSpec(**values)
+
+
+def _batch_sizes(path: Path, where: str, training: TrainingSpec, n: int) -> None:
+    """A batch larger than the training set means nothing, and a DP sampling rate above 1."""
+    for key in ("batch_size", "max_physical_batch_size"):
+        value = getattr(training, key)
+        if value is not None and value > n:
+            raise _fail(
+                path,
+                f"{where}.{key}",
+                f"{_shown(value)} is out of range (allowed: 1 to n = {n:,}, the training set)",
+            )
+
+
+def _cnn_size(path: Path, where: str, arch: dict[str, Any]) -> tuple[int, int]:
+    """Parameters and largest layer (values per image) of micokit's MicoCNN, computed.
+
+    The layers are MicoCNN's: conv k/s/p, tanh, MaxPool2d(3, stride=1), conv 3×3, tanh,
+    conv 3×3, tanh, AvgPool2d(2), linear; torch's output size is ⌊(s + 2p − k) / stride⌋ + 1.
+    MicoCNN's constructor runs one image through the layers, so a geometry that leaves no
+    pixels is refused here, with the sizes, rather than by torch when the model is built.
+    """
+    p = {**CNN_DEFAULTS, **arch}
+    c1, c2, c3 = p["channels"]
+    size, kernel = p["image_size"], p["conv1_kernel"]
+    s1 = (size + 2 * p["conv1_padding"] - kernel) // p["conv1_stride"] + 1
+    s2, s3, s4 = s1 - 2, s1 - 4, s1 - 6  # max pool 3, then two 3×3 convolutions
+    s5 = s4 // 2  # average pool 2
+    if s5 < 1:
+        raise _fail(
+            path,
+            f"{where}.image_size",
+            f"a {_shown(size)}×{_shown(size)} image is too small for this CNN: the first "
+            f"convolution gives {max(s1, 0)}×{max(s1, 0)} and the network needs at least 8×8 "
+            "there",
+        )
+    conv1 = p["in_channels"] * c1 * kernel * kernel + c1
+    convs = c1 * c2 * 9 + c2 + c2 * c3 * 9 + c3
+    parameters = conv1 + convs + (c3 * s5 * s5 + 1) * p["num_classes"]
+    largest = max(p["in_channels"] * size * size, c1 * s1 * s1, c1 * s2 * s2, c2 * s3 * s3)
+    return parameters, max(largest, c3 * s4 * s4)
+
+
+def _mlp_size(arch: dict[str, Any]) -> int:
+    p = {**MLP_DEFAULTS, **arch}
+    return (p["in_features"] + 1) * p["hidden"] + (p["hidden"] + 1) * p["num_classes"]
+
+
+def _roberta_size(path: Path, where: str, config: dict[str, Any], dataset: DatasetSpec) -> int:
+    """Parameters of the from-scratch RobertaForSequenceClassification that training builds.
+
+    Embeddings (vocabulary at most ``vocab_size``, ``max_length + 2`` positions, one token
+    type, layer norm), per layer attention (4 h×h + biases), feed-forward (2 h×i + biases) and two
+    layer norms, then the classification head (h×h and h×2).
+    """
+    clash = sorted(set(config) & ROBERTA_SET_BY_GENERATOR)
+    if clash:
+        raise _fail(path, f"{where}.config.{clash[0]}", "is set by the generator; leave it out")
+    sizes = {}
+    for key, default in ROBERTA_SIZE_DEFAULTS.items():
+        sizes[key] = _number(path, f"{where}.config.{key}", config.get(key, default), integer=True)
+    hidden, layers = sizes["hidden_size"], sizes["num_hidden_layers"]
+    heads, inner = sizes["num_attention_heads"], sizes["intermediate_size"]
+    if hidden % heads:
+        raise _fail(
+            path,
+            f"{where}.config.num_attention_heads",
+            f"hidden_size {hidden} is not a multiple of num_attention_heads {heads}",
+        )
+    embeddings = (dataset.vocab_size + dataset.max_length + 2 + 1 + 2) * hidden
+    layer = 4 * hidden * hidden + 2 * hidden * inner + 9 * hidden + inner
+    head = hidden * hidden + 3 * hidden + 2
+    return embeddings + layers * layer + head
+
+
+def _config(path: Path, where: str, value: Any) -> dict[str, Any]:
+    """RobertaConfig keyword arguments: names to plain values (no lists or mappings to expand)."""
+    if not isinstance(value, dict):
+        raise _fail(path, where, "expected a mapping of RobertaConfig arguments")
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise _fail(path, where, f"expected argument names, got {_shown(key)}")
+        if item is not None and not isinstance(item, (bool, int, float, str)):
+            raise _fail(
+                path,
+                f"{where}.{key}",
+                f"expected a number, text, true/false or null, got {_shown(item)}",
+            )
+    return value
 
 
 def _model(path: Path, where: str, raw: Any, dataset: DatasetSpec) -> dict[str, Any]:
@@ -263,23 +487,54 @@ def _model(path: Path, where: str, raw: Any, dataset: DatasetSpec) -> dict[str, 
     if "channels" in raw:
         channels = raw["channels"]
         if not isinstance(channels, list) or len(channels) != 3:
-            raise _fail(path, f"{where}.channels", f"expected a list of 3 widths, got {channels!r}")
+            raise _fail(
+                path, f"{where}.channels", f"expected a list of 3 widths, got {_shown(channels)}"
+            )
         for i, width in enumerate(channels):
             _number(path, f"{where}.channels[{i}]", width, integer=True)
-    if "pretrained" in raw and not isinstance(raw["pretrained"], str):
-        raise _fail(path, f"{where}.pretrained", "expected a path under the data directory")
-    if "config" in raw and not isinstance(raw["config"], dict):
-        raise _fail(path, f"{where}.config", "expected a mapping of RobertaConfig arguments")
+    if "pretrained" in raw:
+        _data_path(path, f"{where}.pretrained", raw["pretrained"])
+    if "config" in raw:
+        _config(path, f"{where}.config", raw["config"])
     if "public_pretraining" in raw:
         pre = _mapping(
-            path, f"{where}.public_pretraining", raw["public_pretraining"],
-            PUBLIC_PRETRAINING_KEYS, {"size", "seed", "epochs"},
-        )  # fmt: skip
-        for key in ("size", "epochs"):
-            _number(path, f"{where}.public_pretraining.{key}", pre[key], integer=True)
-        _number(path, f"{where}.public_pretraining.seed", pre["seed"], integer=True, positive=False)
+            path,
+            f"{where}.public_pretraining",
+            raw["public_pretraining"],
+            PUBLIC_PRETRAINING_KEYS,
+            {"size", "seed", "epochs"},
+        )
+        for key, limit in (("size", MAX_DATASET_SIZE), ("epochs", MAX_EPOCHS)):
+            _number(
+                path, f"{where}.public_pretraining.{key}", pre[key], integer=True, maximum=limit
+            )
+        _seed(path, f"{where}.public_pretraining.seed", pre["seed"])
         if "lr" in pre:
             _number(path, f"{where}.public_pretraining.lr", pre["lr"])
+    # Bounded before anything is built: a model's weights, and for a CNN its largest layer.
+    largest = 0
+    if arch == "cnn":
+        parameters, largest = _cnn_size(path, where, raw)
+    elif arch == "mlp":
+        parameters = _mlp_size(raw)
+    elif "pretrained" in raw:
+        parameters = 0  # a checkpoint on disk: its size is what it is
+    else:
+        parameters = _roberta_size(path, where, raw.get("config", {}), dataset)
+    if parameters > MAX_PARAMETERS:
+        raise _fail(
+            path,
+            where,
+            f"{_count(parameters)} parameters is out of range "
+            f"(allowed: at most {MAX_PARAMETERS:,})",
+        )
+    if largest > MAX_ACTIVATIONS:
+        raise _fail(
+            path,
+            where,
+            f"a layer of {_count(largest)} values per image is out of range "
+            f"(allowed: at most {MAX_ACTIVATIONS:,})",
+        )
     return dict(raw)
 
 
@@ -332,12 +587,13 @@ _PRESET_KEYS = {
 def _scenario(path, where, raw, task_raw, task_id, datasets, defaults, known) -> ScenarioSpec:
     raw = _mapping(path, where, raw, _SCENARIO_KEYS, {"id"})
     _identifier(path, f"{where}.id", raw["id"])
-    if "label" in raw and not isinstance(raw["label"], str):
-        raise _fail(path, f"{where}.label", f"expected text, got {raw['label']!r}")
+    if "label" in raw:
+        _text(path, f"{where}.label", raw["label"], limit=MAX_TITLE_LENGTH)
     if "based_on" in raw:  # DP distinguisher: same setup as a scenario of another task
-        base = known.get(raw["based_on"])
+        based_on = raw["based_on"]
+        base = known.get(based_on) if isinstance(based_on, str) else None
         if base is None:
-            raise _fail(path, f"{where}.based_on", f"no earlier scenario named {raw['based_on']!r}")
+            raise _fail(path, f"{where}.based_on", f"no earlier scenario named {_shown(based_on)}")
         extra = set(raw) - {"id", "label", "based_on"}
         if extra:
             raise _fail(
@@ -347,19 +603,23 @@ def _scenario(path, where, raw, task_raw, task_id, datasets, defaults, known) ->
             )
         return replace(base, id=raw["id"], task=task_id, label=raw.get("label", base.label))
     dataset_name = task_raw.get("dataset")
-    if dataset_name not in datasets:
+    if not isinstance(dataset_name, str) or dataset_name not in datasets:
         raise _fail(
             path,
             f"tasks.{task_id}.dataset",
-            f"unknown dataset {dataset_name!r} (define it under 'datasets')",
+            f"unknown dataset {_shown(dataset_name)} (define it under 'datasets')",
         )
     epsilon = raw.get("epsilon")
     if epsilon is not None:
-        epsilon = _number(path, f"{where}.epsilon", epsilon)
+        epsilon = _number(path, f"{where}.epsilon", epsilon, maximum=MAX_EPSILON)
     delta = raw.get("delta", task_raw.get("delta", defaults["delta"]))
     delta = _number(path, f"{where}.delta", delta)
-    if delta >= 1:
-        raise _fail(path, f"{where}.delta", f"δ must be below 1, got {delta}")
+    if not MIN_DELTA <= delta < 1:
+        raise _fail(
+            path,
+            f"{where}.delta",
+            f"{_shown(delta)} is out of range (allowed: {MIN_DELTA:g} ≤ δ < 1)",
+        )
     training = _training(
         path, f"{where}.training", _merge(task_raw.get("training"), raw.get("training"))
     )
@@ -367,13 +627,85 @@ def _scenario(path, where, raw, task_raw, task_id, datasets, defaults, known) ->
         raise _fail(path, f"{where}.training", "a DP scenario needs 'max_grad_norm'")
     dataset = datasets[dataset_name]
     n, m = _sizes(path, where, raw, task_raw, dataset)
+    _batch_sizes(path, f"{where}.training", training, n)
     model = _model(path, f"{where}.model", _merge(task_raw.get("model"), raw.get("model")), dataset)
     return ScenarioSpec(
-        id=raw["id"], task=task_id, label=raw.get("label", _default_label(epsilon)),
-        epsilon=None if epsilon is None else float(epsilon), delta=float(delta),
-        dataset_name=dataset_name, dataset=dataset, model=model, n=n, m=m,
+        id=raw["id"],
+        task=task_id,
+        label=raw.get("label", _default_label(epsilon)),
+        epsilon=None if epsilon is None else float(epsilon),
+        delta=float(delta),
+        dataset_name=dataset_name,
+        dataset=dataset,
+        model=model,
+        n=n,
+        m=m,
         training=training,
-    )  # fmt: skip
+    )
+
+
+def _unique(path: Path, where: str, what: str, value: str, seen: set[str]) -> None:
+    """Ids name folders: two that differ only in case are one folder on macOS and Windows."""
+    if value.casefold() in seen:
+        raise _fail(
+            path,
+            where,
+            f"duplicate {what} {value!r} (ids are compared ignoring case: they name folders)",
+        )
+    seen.add(value.casefold())
+
+
+def _datasets(path: Path, raw: Any) -> dict[str, DatasetSpec]:
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise _fail(path, "datasets", "expected a mapping of dataset name to its definition")
+    datasets, seen = {}, set()
+    for name, spec in raw.items():
+        # A dataset name is a folder of the public archive (<task>/data/<name>/): an id.
+        _identifier(path, "datasets", name)
+        _unique(path, "datasets", "dataset name", name, seen)
+        datasets[name] = _dataset(path, f"datasets.{name}", spec)
+    return datasets
+
+
+def _list(path: Path, where: str, value: Any, what: str, limit: int) -> list:
+    if not isinstance(value, list) or not value:
+        raise _fail(path, where, f"expected a non-empty list of {what}")
+    if len(value) > limit:
+        raise _fail(path, where, f"{len(value):,} {what} is out of range (allowed: 1 to {limit:,})")
+    return value
+
+
+def _task(path: Path, t: int, task_raw: Any, datasets, defaults, known, seen) -> TaskSpec:
+    where = f"tasks[{t}]"
+    task_raw = _mapping(path, where, task_raw, _TASK_KEYS, {"id", "scenarios"})
+    task_id = _identifier(path, f"{where}.id", task_raw["id"])
+    title = _text(path, f"{where}.title", task_raw.get("title", task_id), limit=MAX_TITLE_LENGTH)
+    description = _text(
+        path,
+        f"{where}.description",
+        task_raw.get("description", ""),
+        limit=MAX_DESCRIPTION_LENGTH,
+        multiline=True,
+    )
+    raw_scenarios = _list(
+        path, f"{where}.scenarios", task_raw["scenarios"], "scenarios", MAX_SCENARIOS
+    )
+    scenarios = []
+    for s, scenario_raw in enumerate(raw_scenarios):
+        at = f"{where}.scenarios[{s}]"
+        spec = _scenario(path, at, scenario_raw, task_raw, task_id, datasets, defaults, known)
+        _unique(path, f"{at}.id", "scenario id", spec.id, seen)
+        known[spec.id] = spec
+        scenarios.append(spec)
+    disclose = _flag(path, f"{where}.disclose_training", task_raw.get("disclose_training", False))
+    return TaskSpec(
+        id=task_id,
+        title=title,
+        description=description,
+        scenarios=tuple(scenarios),
+        disclose_training=disclose,
+    )
 
 
 def parse_preset(raw: Any, path: Path) -> Preset:
@@ -381,86 +713,64 @@ def parse_preset(raw: Any, path: Path) -> Preset:
     raw = _mapping(path, "top level", raw, _PRESET_KEYS, {"name", "models", "tasks"})
     models = _mapping(path, "models", raw["models"], set(PHASES), set(PHASES))
     for phase in PHASES:
-        _number(path, f"models.{phase}", models[phase], integer=True)
-    raw_datasets = raw.get("datasets") or {}
-    if not isinstance(raw_datasets, dict):
-        raise _fail(path, "datasets", "expected a mapping of dataset name to its definition")
-    datasets = {
-        name: _dataset(path, f"datasets.{name}", spec) for name, spec in raw_datasets.items()
-    }
+        _number(path, f"models.{phase}", models[phase], integer=True, maximum=MAX_MODELS)
+    datasets = _datasets(path, raw.get("datasets"))
     defaults = {"delta": raw.get("delta", 1e-5)}
-    if not isinstance(raw["name"], str) or not raw["name"].strip():
-        raise _fail(path, "name", f"expected a non-empty name, got {raw['name']!r}")
+    name = _text(path, "name", raw["name"], limit=MAX_TITLE_LENGTH)
+    if not name.strip():
+        raise _fail(path, "name", f"expected a non-empty name, got {name!r}")
+    title = _text(path, "title", raw.get("title", name), limit=MAX_TITLE_LENGTH)
     device = raw.get("device", "auto")
     if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
-        raise _fail(path, "device", f"expected auto, cpu, cuda, cuda:N or mps, got {device!r}")
-    if not isinstance(raw["tasks"], list) or not raw["tasks"]:
-        raise _fail(path, "tasks", "expected a non-empty list of tasks")
-    tasks, known, ids = [], {}, set()
-    for t, task_raw in enumerate(raw["tasks"]):
-        where = f"tasks[{t}]"
-        task_raw = _mapping(path, where, task_raw, _TASK_KEYS, {"id", "scenarios"})
-        task_id = _identifier(path, f"{where}.id", task_raw["id"])
-        for key in ("title", "description"):
-            if not isinstance(task_raw.get(key, ""), str):
-                raise _fail(path, f"{where}.{key}", f"expected text, got {task_raw[key]!r}")
-        scenarios = []
-        if not isinstance(task_raw["scenarios"], list) or not task_raw["scenarios"]:
-            raise _fail(path, f"{where}.scenarios", "expected a non-empty list")
-        for s, scenario_raw in enumerate(task_raw["scenarios"]):
-            spec = _scenario(
-                path,
-                f"{where}.scenarios[{s}]",
-                scenario_raw,
-                task_raw,
-                task_id,
-                datasets,
-                defaults,
-                known,
-            )
-            if spec.id in ids:
-                raise _fail(
-                    path, f"{where}.scenarios[{s}].id", f"duplicate scenario id {spec.id!r}"
-                )
-            ids.add(spec.id)
-            known[spec.id] = spec
-            scenarios.append(spec)
-        tasks.append(
-            TaskSpec(
-                id=task_id, title=task_raw.get("title", task_id),
-                description=task_raw.get("description", ""), scenarios=tuple(scenarios),
-                disclose_training=_flag(
-                    path, f"{where}.disclose_training", task_raw.get("disclose_training", False)
-                ),
-            )
-        )  # fmt: skip
-    if len({t.id for t in tasks}) != len(tasks):
-        raise _fail(path, "tasks", "task ids must be unique")
+        raise _fail(
+            path, "device", f"expected auto, cpu, cuda, cuda:N or mps, got {_shown(device)}"
+        )
+    raw_tasks = _list(path, "tasks", raw["tasks"], "tasks", MAX_TASKS)
+    tasks, known, scenario_ids, task_ids = [], {}, set(), set()
+    for t, task_raw in enumerate(raw_tasks):
+        task = _task(path, t, task_raw, datasets, defaults, known, scenario_ids)
+        _unique(path, f"tasks[{t}].id", "task id", task.id, task_ids)
+        tasks.append(task)
     try:
         schedule = parse_schedule(raw.get("competition"), path)
     except ScheduleError as error:
         raise PresetError(str(error)) from None
     return Preset(
-        name=raw["name"], path=path, title=raw.get("title", raw["name"]),
-        models={p: int(models[p]) for p in PHASES}, tasks=tuple(tasks),
+        name=name,
+        path=path,
+        title=title,
+        models={p: int(models[p]) for p in PHASES},
+        tasks=tuple(tasks),
         device=device,
         executor=_choice(path, "executor", raw.get("executor", "local"), EXECUTORS),
         publish_data=_flag(path, "publish_data", raw.get("publish_data", False)),
-        datasets=datasets, schedule=schedule,
-    )  # fmt: skip
+        datasets=datasets,
+        schedule=schedule,
+    )
 
 
 def load_preset(name_or_path: str | Path) -> Preset:
-    """Load ``presets/<name>.yaml`` (or an explicit path) and validate it."""
+    """Load ``presets/<name>.yaml`` (or an explicit path) and validate it.
+
+    The YAML is read with bounds on size, nesting and alias expansion (``generator.safeyaml``),
+    so an alias bomb is refused before anything walks it.
+    """
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml") and not path.is_file():
         path = PRESET_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise PresetError(f"{path}: preset file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_bounded(path)
+    except BoundedYAMLError as error:
+        raise PresetError(str(error)) from None
     except yaml.YAMLError as error:
         raise PresetError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
     except (OSError, UnicodeDecodeError) as error:
         raise PresetError(f"{path}: cannot read the preset ({error})") from None
+    except ValueError as error:  # an integer beyond Python's 4,300-digit conversion limit
+        problem = str(error).splitlines()[0].split(";")[0]
+        raise PresetError(
+            f"{path}: not valid YAML (a value Python cannot read: {problem})"
+        ) from None
     return parse_preset(raw, path)

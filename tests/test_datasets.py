@@ -87,3 +87,21 @@ def test_synthetic_sets_are_deterministic_and_varied():
     sentences, labels = synthetic_sentences(2000, 1)
     assert sentences == synthetic_sentences(2000, 1)[0]
     assert len(set(sentences)) == 2000 and 0.4 < labels.mean() < 0.6
+
+
+def test_an_unreadable_dataset_location_is_a_dataset_error_not_a_traceback(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from generator.datasets import check_available
+    from generator.presets import DatasetSpec
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "is_file", refuse)
+    spec = DatasetSpec(kind="purchase100", path="purchase100/dataset_purchase")
+    with pytest.raises(DatasetError) as error:
+        check_available(spec, tmp_path)
+    assert str(error.value) == (
+        f"{tmp_path / 'purchase100/dataset_purchase'}: cannot read (Permission denied)"
+    )
