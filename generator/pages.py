@@ -9,6 +9,7 @@ is rendered by ``generator.platforms``.
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -36,6 +37,41 @@ def fill(template: str, values: dict[str, str], source: str) -> str:
     return PLACEHOLDER.sub(replace, template)
 
 
+# --------------------------------------------------------------------------- preset text
+# Titles, descriptions, labels and dataset names come from the organizer's preset and are shown
+# as plain text. Pasted into Markdown, `<script>` would reach the HTML pages as a tag, `*`, `_`
+# and `|` would turn into emphasis or split a table cell, and `$...$` would become a formula on
+# Codabench, which renders pages with KaTeX before Markdown (codabench
+# src/static/js/ours/latex_markdown_html.js, ``renderMarkdownWithLatex``: the `$` pattern is
+# replaced before ``marked`` runs, so a backslash does not protect it). Every such character is
+# written as a numeric character reference, which Python-Markdown (CodaLab's HTML pages, built
+# here) and marked 3.0.7 (the version codabench's src/templates/base.html loads; checked) both
+# pass through unchanged and every browser shows as the character itself.
+_MARKDOWN_SPECIAL = set("\\`*_[]<>&$|~#!")
+# Block syntax counts only at the start of a line: a list (`-`, `+`, `1.`, `1)`), a heading
+# underline (`=`).
+_BLOCK_START = re.compile(r"[-+=]|\d+[.)]")
+
+
+def _reference(char: str) -> str:
+    return f"&#{ord(char)};"
+
+
+def markdown_text(text: str) -> str:
+    """Preset text as Markdown that renders exactly as the text, on one line.
+
+    Runs of white space (line breaks of a description included) become one space, as HTML shows
+    them anyway; a page never gets a heading, list, table cell, tag or formula from a preset.
+    """
+    flat = " ".join(text.split())
+    out = "".join(_reference(c) if c in _MARKDOWN_SPECIAL else c for c in flat)
+    block = _BLOCK_START.match(out)
+    if block:
+        end = block.end() - 1
+        out = out[:end] + _reference(out[end]) + out[end + 1 :]
+    return out
+
+
 # --------------------------------------------------------------------------- tables
 
 
@@ -51,8 +87,9 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def page_values(preset: Preset, task: TaskSpec) -> dict[str, str]:
     scenario_rows = [
-        [f"{k}", f"`{s.id}`", s.label, _epsilon(s), "–" if s.epsilon is None else f"{s.delta:g}",
-         s.dataset_name, s.model["arch"], str(s.n), str(2 * s.m)]
+        [f"{k}", f"`{s.id}`", markdown_text(s.label), _epsilon(s),
+         "–" if s.epsilon is None else f"{s.delta:g}", markdown_text(s.dataset_name),
+         s.model["arch"], str(s.n), str(2 * s.m)]
         for k, s in enumerate(task.scenarios, start=1)
     ]  # fmt: skip
     schedule = preset.schedule
@@ -75,15 +112,15 @@ def page_values(preset: Preset, task: TaskSpec) -> dict[str, str]:
     ]
     keys = score_keys(len(task.scenarios))
     labels = scenario_short_labels(task)
-    column_rows = [[f"`{key}`", column_title(key, labels)] for key in keys]
+    column_rows = [[f"`{key}`", markdown_text(column_title(key, labels))] for key in keys]
     size_rows = [[f"`{s.id}`", str(s.n), str(s.m), str(s.m)] for s in task.scenarios]
     model_rows = [[f"`{s.id}`"] + [str(preset.models[p]) for p in PHASES] for s in task.scenarios]
     ddp = task.disclose_training
     return {
-        "title": preset.title,
+        "title": markdown_text(preset.title),
         "task_id": task.id,
-        "task_title": task.title,
-        "task_description": task.description,
+        "task_title": markdown_text(task.title),
+        "task_description": markdown_text(task.description),
         "scenario_table": _table(["#", "scenario", "label", "ε", "δ", "dataset", "model", "n (training set)", "challenge points per model"], scenario_rows),
         "phase_table": _table(["phase", "models scored", "starts", "ends", "what happens"], phase_rows),
         "counted_rule": counted_rule(schedule),
@@ -126,5 +163,7 @@ def render_markdown_pages(preset: Preset, task: TaskSpec) -> dict[str, str]:
 
 
 def html_page(title: str, body_markdown: str) -> str:
+    """A CodaLab page: Markdown to HTML (preset text in it is already ``markdown_text``)."""
     body = markdown.markdown(body_markdown, extensions=["tables", "fenced_code"])
-    return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title></head>\n<body>\n{body}\n</body></html>\n'
+    head = f'<meta charset="utf-8"><title>{html.escape(title)}</title>'
+    return f"<!DOCTYPE html>\n<html><head>{head}</head>\n<body>\n{body}\n</body></html>\n"

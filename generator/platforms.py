@@ -25,7 +25,7 @@ from .columns import (
     score_decimals,
     split_key,
 )
-from .pages import ROOT, fill
+from .pages import ROOT
 from .presets import Preset, TaskSpec
 from .schedule import utc_text
 
@@ -50,17 +50,26 @@ CODABENCH_RULES = {"latest": "Force_Last", "best": "Force_Best"}
 FINAL_MAX_SUBMISSIONS = 1
 
 
-def _load_template(path: Path, values: dict[str, str]) -> dict[str, Any]:
-    return yaml.safe_load(fill(path.read_text(encoding="utf-8"), values, str(path)))
+def _load_template(path: Path, preset: Preset, task: TaskSpec) -> dict[str, Any]:
+    """The platform's template with the preset's title and description set as YAML values.
+
+    They are set in the loaded mapping and written by the YAML emitter, never pasted into the
+    template's text: pasted into a double-quoted scalar, ``\\epsilon`` became an escape
+    character, and ``\\x`` or a trailing backslash broke the file.
+    """
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data.update(competition_texts(preset, task))
+    return data
 
 
 def _yaml_text(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
-def _competition_values(preset: Preset, task: TaskSpec) -> dict[str, str]:
-    title = f"{preset.title} — {task.title}".replace('"', "'")
-    return {"title": title, "description": task.description.replace('"', "'") or title}
+def competition_texts(preset: Preset, task: TaskSpec) -> dict[str, str]:
+    """The competition's title and description, exactly as both platforms get them."""
+    title = f"{preset.title} — {task.title}"
+    return {"title": title, "description": task.description or title}
 
 
 def _phases_by_label(phases: Any, key: str) -> dict[str, dict[str, Any]]:
@@ -88,7 +97,7 @@ def render_codalab_yaml(preset: Preset, task: TaskSpec) -> str:
       (``Competition.check_future_phase_sumbmissions``). It hides its results
       (``leaderboard_management_mode: hide_results``) until the organizer reveals them.
     """
-    data = _load_template(CODALAB_TEMPLATE, _competition_values(preset, task))
+    data = _load_template(CODALAB_TEMPLATE, preset, task)
     schedule = preset.schedule
     best = schedule.counted_submission == "best"
     data["start_date"] = utc_text(schedule.development_start)
@@ -140,7 +149,7 @@ def render_codabench_yaml(preset: Preset, task: TaskSpec) -> str:
     (``LeaderboardPhaseSerializer.get_submissions``); ``precision`` defaults to 2 decimals and
     ``enable_detailed_results`` to false (``unpackers/v2.py``), so both are set here.
     """
-    data = _load_template(CODABENCH_TEMPLATE, _competition_values(preset, task))
+    data = _load_template(CODABENCH_TEMPLATE, preset, task)
     schedule = preset.schedule
     phases = _phases_by_label(data["phases"], "name")
     phases["Development"].update(
