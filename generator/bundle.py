@@ -12,8 +12,6 @@ public tree holding ground truth is refused before any of a task's zips is writt
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from .logo import draw_logo
 from .pages import PAGE_NAMES, ROOT, html_page, render_markdown_pages
 from .platforms import render_codabench_yaml, render_codalab_yaml
 from .presets import Preset, TaskSpec
+from .writes import write_text_atomic
 from .zips import tree_entries, write_zip, zip_bytes
 
 KIT_DIR = ROOT / "starting_kit"
@@ -195,15 +194,7 @@ def _write_sums(folder: Path, target_name: str, names: set[str]) -> Path:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
         lines.append(f"{digest.hexdigest()}  {name}\n")
-    target = folder / target_name
-    tmp = folder / f".tmp-{target_name}-{secrets.token_hex(4)}"
-    try:
-        tmp.write_text("".join(lines), encoding="ascii")
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(folder / target_name, "".join(lines), encoding="ascii")
 
 
 def build_task_bundles(

@@ -42,6 +42,7 @@ from .datasets import load_dataset
 from .export import task_manifest
 from .presets import Preset, ScenarioSpec, TaskSpec
 from .store import current_config_key
+from .writes import write_text_atomic
 
 ALPHAS = (0.1, 0.01, 0.001)
 TPR_METRICS = tuple(f"tpr_at_fpr_{a:g}" for a in ALPHAS)
@@ -476,9 +477,9 @@ def _build(preset, task, store, out_dir, data_dir, device, plt) -> tuple[Path, P
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / f"{task.id}-report.html"
     json_path = out_dir / f"{task.id}-report.json"
-    html_path.write_text(page, encoding="utf-8")
-    json_path.write_text(
-        json.dumps(_json_ready(entries), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    write_text_atomic(html_path, page)
+    write_text_atomic(
+        json_path, json.dumps(_json_ready(entries), indent=2, ensure_ascii=False) + "\n"
     )
     return html_path, json_path
 

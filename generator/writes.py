@@ -9,6 +9,8 @@ writer of bundles and exports wraps its writes in :func:`writing`.
 from __future__ import annotations
 
 import errno
+import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,3 +41,17 @@ def writing(path: Path) -> Iterator[None]:
         code = error.errno if error.errno is not None else errno.ENOSPC
         strerror = error.strerror or ("No space left on device" if code == errno.ENOSPC else "")
         raise OSError(code, strerror or str(error), str(path)) from error
+
+
+def write_text_atomic(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``path`` under a temporary name and rename it into place: readers (and a run killed
+    halfway) see the old file or the new one, never half of one; errors name ``path``."""
+    tmp = path.parent / f".tmp-{path.name}-{secrets.token_hex(4)}"
+    try:
+        with writing(path):
+            tmp.write_text(text, encoding=encoding)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
