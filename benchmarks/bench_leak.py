@@ -25,7 +25,7 @@ the dev ranking is compared with the final one (Kendall tau-b) and with the true
 
     .venv/bin/python benchmarks/bench_leak.py [--quick] [--max-submissions 300] [--seed 0]
 
-About 15 minutes on the shared 2-core machine for all 14 views (two views at a time, ``--jobs``);
+About 15 minutes on the shared 2-core machine for all 13 views (two views at a time, ``--jobs``);
 ``--quick`` runs 4 views up to 100 submissions and a smaller ranking study in about 1.5 minutes.
 """
 
