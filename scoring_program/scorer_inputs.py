@@ -531,8 +531,6 @@ def _member_size(
                 if not chunk:
                     break
                 size += len(chunk)
-    except MemoryError:
-        raise
     except _ZIP_ERRORS as exc:
         return size, f"cannot be read: {_zip_error_text(exc)}"
     return size, None
@@ -584,8 +582,6 @@ def read_entry(entry: Entry, limit: int, what: str) -> bytes:
         )
     try:
         data = entry.read(limit)
-    except MemoryError:
-        raise
     except _ZIP_ERRORS as exc:
         raise ValueError(f"the file could not be read: {_zip_error_text(exc)}") from None
     if len(data) > limit:

@@ -119,11 +119,24 @@ def random_tree(rng, case):
             if rng.random() < 0.1:
                 info.create_system = 3
                 info.external_attr = (stat.S_IFLNK | 0o777) << 16
-            if rng.random() < 0.05:
-                info.flag_bits |= 0x1  # claims to be encrypted
             data = b"" if info.filename.endswith("/") else random_data(rng, case)
             archive.writestr(info, data)
-    return buffer.getvalue()
+    data = buffer.getvalue()
+    if rng.random() < 0.05:  # writestr clears the flags: mark the last member encrypted
+        data = mark_encrypted(data)
+    return data
+
+
+def mark_encrypted(data):
+    """The "encrypted" flag set on the last member, in its local and central headers."""
+    damaged = bytearray(data)
+    central = damaged.rfind(b"PK\x01\x02")
+    if central >= 0:
+        damaged[central + 8] |= 0x1
+        local = int.from_bytes(damaged[central + 42 : central + 46], "little")
+        if damaged[local : local + 4] == b"PK\x03\x04":
+            damaged[local + 6] |= 0x1
+    return bytes(damaged)
 
 
 def all_cases(case):
