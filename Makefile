@@ -10,10 +10,15 @@ STORE  ?= store
 BUNDLES ?= bundles
 EXECUTOR ?=
 WORKERS ?=
+DEVICE ?=
+QUIET ?=
 
 DATA_ARG     := $(if $(DATA),--data-dir $(DATA))
 EXECUTOR_ARG := $(if $(EXECUTOR),--executor $(EXECUTOR))
 WORKERS_ARG  := $(if $(WORKERS),--workers $(WORKERS))
+DEVICE_ARG   := $(if $(DEVICE),--device $(DEVICE))
+QUIET_ARG    := $(if $(QUIET),--quiet)
+TRAIN_ARGS   := $(DATA_ARG) $(EXECUTOR_ARG) $(WORKERS_ARG) $(DEVICE_ARG) $(QUIET_ARG)
 
 # `make test` runs the scorer's tests a second time on a real Python 3.7 with numpy 1.17, the
 # versions of CodaLab's codalab-legacy:py37 image, in .venv37 (tests/requirements-py37.txt),
@@ -31,8 +36,18 @@ TEST37 = SCORER_EXPECT_PYTHON=3.7 SCORER_EXPECT_NUMPY=$(shell sed -n 's/^numpy==
 SKIP37 = skipped the scorer tests on Python 3.7 with numpy 1.17: no Python 3.7 found (looked \
 	in pyenv and for python3.7 on PATH; PYTHON37=/path/to/python3.7 names one)
 
-.PHONY: venv generate export report bundle check-bundle test lint format status clean
+.PHONY: help venv generate export bundle check-bundle test lint format status clean
 .PHONY: venv37 test37
+
+# `make` alone, or `make help`: what each target does and the variables it reads.
+help:
+	@echo 'make bundle        train what is missing, export, report, write bundles/ (the demo by default)'
+	@echo 'make check-bundle  check bundles/ against the platforms'"'"' rules and score sample submissions'
+	@echo 'make test          the test suite (then the scorer'"'"'s tests on Python 3.7, if found)'
+	@echo 'make generate | export | status    one step of bundle on its own'
+	@echo 'make lint | format | clean         ruff; remove store/, bundles/, build/, reference_data/'
+	@echo 'variables: PRESET=$(PRESET) STORE=$(STORE) BUNDLES=$(BUNDLES) DATA= EXECUTOR= WORKERS= DEVICE= QUIET=1'
+	@echo '           PYTHON37=/path/to/python3.7 (or PYTHON37= to skip the Python 3.7 run)'
 
 $(STAMP): requirements.txt starting_kit/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,7 +68,7 @@ venv37: $(STAMP37)
 	@:
 
 generate: venv
-	$(BIN)/python -m generator generate --preset $(PRESET) --store $(STORE) $(DATA_ARG) $(EXECUTOR_ARG) $(WORKERS_ARG)
+	$(BIN)/python -m generator generate --preset $(PRESET) --store $(STORE) $(TRAIN_ARGS)
 
 status: venv
 	$(BIN)/python -m generator status --preset $(PRESET) --store $(STORE) $(DATA_ARG)
@@ -63,7 +78,7 @@ export: venv
 
 # Generate (skipping finished models), export, report and write every bundle under $(BUNDLES)/.
 bundle: venv
-	$(BIN)/python -m generator bundle --preset $(PRESET) --store $(STORE) --out $(BUNDLES) $(DATA_ARG) $(EXECUTOR_ARG) $(WORKERS_ARG)
+	$(BIN)/python -m generator bundle --preset $(PRESET) --store $(STORE) --out $(BUNDLES) $(TRAIN_ARGS)
 
 check-bundle: venv
 	$(BIN)/python -m generator check-bundle --preset $(PRESET) --bundles $(BUNDLES)
