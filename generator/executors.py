@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -68,6 +69,39 @@ class RunSummary:
         return not self.failed and not self.stale
 
 
+class ProgressLines:
+    """Progress as plain lines for a log: at most one a minute, and at every tenth of the run."""
+
+    EVERY_S = 60.0
+
+    def __init__(self, total: int):
+        self.total = total
+        self.done = 0
+        self.started = self.last = time.monotonic()
+
+    def tick(self, running: int, failed: int) -> None:
+        self.done += 1
+        now = time.monotonic()
+        tenth = max(1, self.total // 10)
+        if self.done % tenth and self.done != self.total and now - self.last < self.EVERY_S:
+            return
+        self.last = now
+        elapsed = now - self.started
+        eta = elapsed / self.done * (self.total - self.done)
+        print(
+            f"models: {self.done}/{self.total} ({running} running, {failed} failed), "
+            f"{_duration(elapsed)} elapsed, about {_duration(eta)} left",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
 class Tracker:
     """The books of one run: outcomes, attempts, retry decisions and the one progress bar.
 
@@ -82,7 +116,11 @@ class Tracker:
         self.summary = RunSummary()
         self.attempts: dict[ModelTask, int] = {}
         self.running = 0
-        self.bar = tqdm(total=total, desc="models", unit="model", disable=not show, file=sys.stderr)
+        # A bar redraws itself with carriage returns: in a log file that is one endless line,
+        # so off a terminal the same figures come as a plain line now and then instead.
+        self.lines = ProgressLines(total) if show and not sys.stderr.isatty() else None
+        hidden = not show or self.lines is not None
+        self.bar = tqdm(total=total, desc="models", unit="model", file=sys.stderr, disable=hidden)
 
     def __enter__(self) -> Tracker:
         return self
@@ -97,6 +135,8 @@ class Tracker:
     def _tick(self) -> None:
         self.bar.update(1)
         self.refresh()
+        if self.lines is not None:
+            self.lines.tick(self.running, len(self.summary.failed))
 
     def refresh(self, running: int | None = None) -> None:
         if running is not None:
@@ -320,10 +360,9 @@ def run_tasks(
         skipped = [t for t in tasks if t not in stale and is_finished(t.path(store))]
         done_or_kept = set(skipped) if context.retrain_stale else set(skipped) | set(stale)
         todo = [t for t in tasks if t not in done_or_kept]
-        run = partial(
-            _execute, context, executor=executor, workers=workers, retries=retries, show=show,
-            ray_address=ray_address, models_per_gpu=models_per_gpu, chunk_size=chunk_size,
-        )  # fmt: skip
+        options = {"executor": executor, "workers": workers, "retries": retries, "show": show}
+        options.update(ray_address=ray_address, models_per_gpu=models_per_gpu)
+        run = partial(_execute, context, chunk_size=chunk_size, **options)
         summary = run(todo)
         while summary.claimed:
             summary.merge(run(_after_claims(context, summary.claimed, summary)))

@@ -281,3 +281,13 @@ def test_resource_plan_packs_models_onto_gpus():
     assert (cpu.num_gpus, cpu.slots, cpu.device) == (0.0, 8, "cpu")
     assert plan_resources({"CPU": 2.0}, "auto", 1, 1).slots == 2
     assert default_chunk_size(2400, 8) == 75 and default_chunk_size(7, 2) == 1
+
+
+def test_progress_in_a_log_file_is_plain_lines_not_a_redrawn_bar(tmp_path):
+    # stderr captured by a pipe, as `make bundle > build.log 2>&1` does: no terminal.
+    args = ["--tasks", "tabular", "--scenarios", "tabular_inf", "--store", str(tmp_path / "s")]
+    result = run_generator("generate", "--preset", str(TINY_PRESET), *args, env_extra=SEED_ENV)
+    assert "\r" not in result.stderr
+    progress = [line for line in result.stderr.splitlines() if line.startswith("models: ")]
+    assert progress and progress[-1].startswith(f"models: {MODELS}/{MODELS} ")
+    assert "left" in progress[0]
