@@ -130,6 +130,18 @@ def try_claim(model_dir: Path) -> Claim | None:
     return claim
 
 
+def is_claimed(model_dir: Path) -> bool:
+    """Whether a live run is training the model at ``model_dir`` now; changes nothing."""
+    try:
+        fd = os.open(claim_path(model_dir), os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        return not _try_flock(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(fd)
+
+
 def wait_for_claim(model_dir: Path) -> None:
     """Block until no run holds the claim of ``model_dir`` (then let it go at once)."""
     claim = _lock_claim(claim_path(model_dir), wait=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from .locks import claim_path, holder, is_claimed
 from .presets import PHASES, Preset
 from .store import GenerationContext, ModelTask, all_tasks, find_stale, is_finished
 
@@ -29,6 +30,7 @@ def store_status(
         header + (f"{'stale':>8}" if check_stale else ""),
     ]
     total_done = total = 0
+    training = [t for t in all_tasks(preset) if is_claimed(t.path(store))]
     for task in preset.tasks:
         for scenario in task.scenarios:
             row = f"{task.id + '/' + scenario.id:<24}"
@@ -45,4 +47,7 @@ def store_status(
                 row += f"{stale[task.id, scenario.id]:>8}"
             lines.append(row)
     lines.append(f"{total_done}/{total} models finished")
+    if training:  # claims of live runs (generator/locks.py)
+        who = holder(claim_path(training[0].path(store)))
+        lines.append(f"{len(training)} being trained now (first: {training[0]}, by {who})")
     return "\n".join(lines)

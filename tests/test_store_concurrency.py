@@ -21,7 +21,7 @@ from generator.locks import folder_lock, try_claim
 from generator.presets import load_preset
 from generator.store import TMP_PREFIX, ModelTask, all_tasks, is_finished, sweep_partial
 
-from .conftest import ROOT, TINY_MASTER_SEED, TINY_PRESET
+from .conftest import ROOT, TINY_MASTER_SEED, TINY_PRESET, run_generator
 
 SCENARIO = ["--tasks", "tabular", "--scenarios", "tabular_inf"]
 # Each model's training is slowed down, so that the two runs overlap for certain.
@@ -159,3 +159,13 @@ def test_an_export_in_progress_makes_a_retrain_wait_until_it_is_done(tmp_path):
     stderr = finish(retrain)
     assert f"waiting: {store} is in use by pid {os.getpid()}" in stderr
     assert len(trained(log)) == len(scenario_models())
+
+
+def test_status_shows_the_models_other_runs_are_training(tmp_path):
+    store = tmp_path / "store"
+    model = ModelTask("tabular", "tabular_inf", "dev", 1)
+    with try_claim(model.path(store)):
+        status = run_generator("status", "--preset", str(TINY_PRESET), "--store", str(store))
+    assert f"1 being trained now (first: {model}, by pid {os.getpid()} on " in status.stdout
+    after = run_generator("status", "--preset", str(TINY_PRESET), "--store", str(store))
+    assert "being trained now" not in after.stdout
