@@ -13,7 +13,8 @@ Ray is an optional dependency, imported only here and only when this executor is
   of a chunk are already stored, so it resubmits only the rest and can say so. A dead worker or
   node charges one attempt to the model that was running; an exception in a model charges that
   model. After ``retries`` extra attempts a model is reported as failed, never dropped.
-* **Code and files.** The ``generator`` package travels with the job (``py_modules``); the
+* **Code and files.** The ``generator`` and ``micokit`` packages travel with the job
+  (``py_modules``); the
   preset, store and data directory must be at the same paths on every node (a shared file
   system), as in any multi-node training setup.
 """
@@ -66,6 +67,15 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
         raise _usage_error(f"cannot connect to the Ray cluster at {address}: {reason}") from None
 
 
+def shipped_packages() -> list[str]:
+    """The first-party packages a worker imports: ``generator`` and ``micokit`` (the starting
+    kit, which the generator uses for loading and attacks). Both travel with the job, so a node
+    needs only the pinned third-party requirements, not this checkout installed."""
+    import micokit
+
+    return [str(Path(__file__).resolve().parent), str(Path(micokit.__file__).resolve().parent)]
+
+
 def connect(ray: Any, address: str | None) -> bool:
     """Join the cluster at ``address`` (or ``$RAY_ADDRESS``), else start a private local one.
 
@@ -77,7 +87,7 @@ def connect(ray: Any, address: str | None) -> bool:
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
     options: dict[str, Any] = {
-        "runtime_env": {"py_modules": [str(Path(__file__).resolve().parent)]},
+        "runtime_env": {"py_modules": shipped_packages()},
         "log_to_driver": False,
         "logging_level": logging.ERROR,
     }

@@ -10,6 +10,7 @@ no test hook.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -291,3 +293,35 @@ def test_progress_in_a_log_file_is_plain_lines_not_a_redrawn_bar(tmp_path):
     progress = [line for line in result.stderr.splitlines() if line.startswith("models: ")]
     assert progress and progress[-1].startswith(f"models: {MODELS}/{MODELS} ")
     assert "left" in progress[0]
+
+
+def test_every_first_party_package_the_generator_imports_travels_to_ray_workers():
+    # A cluster node has the pinned requirements, not this checkout: whatever first-party
+    # package generator/ imports must be shipped with the job.
+    from generator.ray_executor import shipped_packages
+
+    imported = set()
+    for source in (ROOT / "generator").glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+    first_party = {p.parent.name for p in ROOT.glob("*/*/__init__.py")} | {"generator"}
+    assert {Path(p).name for p in shipped_packages()} == imported & first_party | {"generator"}
+
+
+def test_installing_the_generator_package_installs_micokit_too(tmp_path):
+    # `pip install -e '.[ray]'` on a cluster node: the generator imports micokit.
+    for name in ("pyproject.toml", "generator", "starting_kit/micokit"):
+        source, target = ROOT / name, tmp_path / name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, "-w", str(tmp_path / "wheel"), str(tmp_path)], check=True)
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {"generator/cli.py", "micokit/loading.py", "micokit/attacks.py"} <= names
