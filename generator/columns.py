@@ -3,6 +3,27 @@
 Pages and both platforms' competition.yaml render columns from here, and the keys themselves
 from the scoring program's own ``score_keys`` (imported from its folder, which stays
 standalone), so a column and the score it shows cannot drift apart (DESIGN principle 1).
+
+Columns serve every phase. A Development submission's scores hold only the keys its
+disclosure shows (``development_keys``, ``generator.disclosure``), and both platforms take a
+scores file that lacks a column's key and leave that cell blank, read in their code:
+
+- CodaLab: apps/web/tasks.py ``update_submission`` creates one ``SubmissionScore`` per line of
+  scores.txt and nothing for a column without a line; ``CompetitionPhase.scores`` (apps/web/
+  models.py) shows ``"-"`` for a submission without a value and ranks only the ones that have
+  one. Its boards and columns are competition-wide: ``CompetitionDefBundle.unpack`` attaches
+  every board to every phase (``SubmissionResultGroupPhase`` for ``comp.phases.all()``).
+- Codabench: api/views/submissions.py ``upload_submission_scores`` creates a score per key the
+  file has; the leaderboard shows ``n/a`` for a missing one (static/riot/competitions/detail/
+  leaderboards.tag ``get_score``). Its one leaderboard serves every phase (``BaseUnpacker.
+  _save_competition``).
+
+So the dev scorer omits hidden keys, and the columns (the same keys for both phases) keep the
+precision the Final phase needs (``score_decimals``): a column's ``numeric_format`` /
+``precision`` is display only (CodaLab ``CompetitionPhase.format_value``, Codabench
+api/views/competitions.py ``get_leaderboard`` rounds with ``round(score, precision)``) and is
+shared by both phases, while a dev score arrives already rounded, so more display decimals
+show no more than the scorer wrote.
 """
 
 from __future__ import annotations
@@ -14,6 +35,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from .disclosure import visible_keys
 from .presets import SCORED_PHASES, Preset, TaskSpec
 
 SCORING_DIR = Path(__file__).resolve().parent.parent / "scoring_program"
@@ -64,6 +86,13 @@ def leaderboard_keys(num_scenarios: int) -> list[str]:
     (the first is what CodaLab's rank 1 and Codabench's primary_index 0 point at)."""
     keys = score_keys(num_scenarios)
     return [ranking_key()] + [key for key in keys if key != ranking_key()]
+
+
+def development_keys(preset: Preset, task: TaskSpec) -> list[str]:
+    """The columns a Development submission fills, in leaderboard order (the ranking first):
+    the preset's disclosure applied to every key. The other columns stay blank until Final."""
+    disclosure = preset.schedule.development_disclosure
+    return visible_keys(disclosure, leaderboard_keys(len(task.scenarios)))
 
 
 def split_key(key: str) -> tuple[int, str] | None:

@@ -318,8 +318,14 @@ def export_public(
 
 
 def reference_manifest(preset: Preset, task: TaskSpec, phase: str) -> dict[str, Any]:
-    """What the scorer trusts: scenarios in order, δ, and every model a submission must cover."""
-    return {
+    """What the scorer trusts: scenarios in order, δ, and every model a submission must cover.
+
+    The dev manifest also carries ``disclosure``, what a Development submission may show
+    (``preset.schedule.development_disclosure``, see ``generator.disclosure``): the scorer
+    filters and rounds every score it writes or prints by it. The final manifest has none, so
+    the Final phase gets the full output.
+    """
+    manifest: dict[str, Any] = {
         "format": REFERENCE_FORMAT,
         "task": task.id,
         "phase": phase,
@@ -333,10 +339,13 @@ def reference_manifest(preset: Preset, task: TaskSpec, phase: str) -> dict[str, 
                     p: {f"model_{i}": 2 * scenario.m for i in range(preset.models[p])}
                     for p in ("dev", "final")
                 },
-            }  # fmt: skip
+            }
             for scenario in task.scenarios
         ],
     }
+    if phase == "dev":
+        manifest["disclosure"] = preset.schedule.development_disclosure.as_manifest()
+    return manifest
 
 
 def export_reference(preset: Preset, task: TaskSpec, store: Path, out: Path) -> dict[str, Path]:

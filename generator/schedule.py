@@ -24,6 +24,10 @@ Why the shape is what it is, from the platforms' code:
 - Which submission counts defaults to MICO's rule, "only your latest submission will be
   considered"; ``best`` keeps each participant's best Development score instead, which is a
   selection on the dev labels and should be chosen knowingly.
+- What a Development submission shows (``development_scores``, ``development_decimals``) is
+  the leak budget of ``generator.disclosure``: by default only the overall ranking score, at 2
+  decimals. Both platforms hand the submitter everything the scorer writes, so the scorer
+  applies it, from the dev reference manifest (``generator.export.reference_manifest``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .disclosure import (
+    DEFAULT_DECIMALS,
+    DEFAULT_VIEW,
+    Disclosure,
+    decimals_problem,
+    view_problem,
+)
+
 UTC = dt.UTC
 # The least time between the Development end and the Final start (see the module docstring):
 # CodaLab's migration runs every 5 minutes and waits for running submissions (300 s each).
@@ -41,6 +53,8 @@ COUNTED_SUBMISSIONS = ("latest", "best")
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULTS: dict[str, Any] = {
     "counted_submission": "latest",
+    "development_scores": DEFAULT_VIEW,
+    "development_decimals": DEFAULT_DECIMALS,
     "development": {
         "start": "2027-01-11 00:00:00",
         "end": "2027-03-15 00:00:00",
@@ -66,6 +80,8 @@ class Schedule:
     max_submissions: int  # per participant, Development phase
     max_submissions_per_day: int  # per participant, Development phase (UTC days)
     counted_submission: str = "latest"  # which Development submission is scored on final
+    # What a Development submission shows; the Final phase always shows every score.
+    development_disclosure: Disclosure = Disclosure()
 
 
 class ScheduleError(ValueError):
@@ -126,15 +142,30 @@ def _section(path: Path, where: str, raw: Any, allowed: set[str]) -> dict[str, A
     return raw
 
 
+def parse_disclosure(raw: dict[str, Any], path: Path) -> Disclosure:
+    """``competition.development_scores`` and ``development_decimals`` as the dev disclosure."""
+    view = raw.get("development_scores", DEFAULTS["development_scores"])
+    problem = view_problem(view)
+    if problem:
+        raise ScheduleError(f"{path}: competition.development_scores: {problem}")
+    decimals = raw.get("development_decimals", DEFAULTS["development_decimals"])
+    problem = decimals_problem(decimals)
+    if problem:
+        raise ScheduleError(f"{path}: competition.development_decimals: {problem}")
+    return Disclosure(view, decimals)
+
+
 def parse_schedule(raw: Any, path: Path) -> Schedule:
     """Validate the preset's ``competition`` section (absent keys take ``DEFAULTS``)."""
-    raw = _section(path, "competition", raw, {"counted_submission", *_PHASE_KEYS})
+    allowed = {"counted_submission", "development_scores", "development_decimals", *_PHASE_KEYS}
+    raw = _section(path, "competition", raw, allowed)
     counted = raw.get("counted_submission", DEFAULTS["counted_submission"])
     if counted not in COUNTED_SUBMISSIONS:
         raise ScheduleError(
             f"{path}: competition.counted_submission: {counted!r} is not one of "
             f"{', '.join(COUNTED_SUBMISSIONS)}"
         )
+    disclosure = parse_disclosure(raw, path)
     phases = {}
     for name, allowed in _PHASE_KEYS.items():
         given = _section(path, f"competition.{name}", raw.get(name), allowed)
@@ -154,6 +185,7 @@ def parse_schedule(raw: Any, path: Path) -> Schedule:
             dev["max_submissions_per_day"],
         ),
         counted_submission=counted,
+        development_disclosure=disclosure,
     )
     if schedule.development_end <= schedule.development_start:
         raise ScheduleError(

@@ -1,0 +1,42 @@
+"""What the Development phase shows participants of their scores, as the generator sees it.
+
+The definition (the views, their limits, the ``Disclosure`` value and the manifest key) lives
+in the scoring program, ``scoring_program/scorer_disclosure.py``, because the standalone scorer
+must apply it from the reference manifest alone. The generator imports that same module from
+its folder, as ``generator.columns`` does for the score keys, so the preset's validation, the
+manifest the bundle ships and what the scorer accepts cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+SCORING_DIR = Path(__file__).resolve().parent.parent / "scoring_program"
+if str(SCORING_DIR) not in sys.path:
+    # Imported by name, as score.py imports it, so that both see one module object.
+    sys.path.insert(0, str(SCORING_DIR))
+_scorer = importlib.import_module("scorer_disclosure")
+
+Disclosure = _scorer.Disclosure
+SCORE_VIEWS: tuple[str, ...] = _scorer.SCORE_VIEWS
+DEFAULT_VIEW: str = _scorer.DEFAULT_VIEW
+MIN_DECIMALS: int = _scorer.MIN_DECIMALS
+MAX_DECIMALS: int = _scorer.MAX_DECIMALS
+DEFAULT_DECIMALS: int = _scorer.DEFAULT_DECIMALS
+view_problem = _scorer.view_problem
+decimals_problem = _scorer.decimals_problem
+visible_keys = _scorer.visible_keys
+
+__all__ = [
+    "DEFAULT_DECIMALS",
+    "DEFAULT_VIEW",
+    "MAX_DECIMALS",
+    "MIN_DECIMALS",
+    "SCORE_VIEWS",
+    "Disclosure",
+    "decimals_problem",
+    "view_problem",
+    "visible_keys",
+]
