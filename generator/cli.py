@@ -97,11 +97,10 @@ def preflight(preset: Preset, data_dir: Path | None, tasks) -> None:
     """
     from .splits import check_sizes
 
-    for task in preset.tasks:
-        if tasks and task.id not in tasks:
-            continue
+    chosen = [task for task in preset.tasks if not tasks or task.id in tasks]
+    check_available([s.dataset for task in chosen for s in task.scenarios], data_dir)
+    for task in chosen:
         for scenario in task.scenarios:
-            check_available(scenario.dataset, data_dir)
             pretrained = scenario.model.get("pretrained")
             if pretrained:
                 path = resolve_model_path(pretrained, data_dir)

@@ -297,33 +297,45 @@ def resolve_path(spec: DatasetSpec, data_dir: Path | None) -> Path:
     return path
 
 
-def check_available(spec: DatasetSpec, data_dir: Path | None) -> None:
-    """Fail fast, before any training, if a real dataset's files are not where the preset says."""
-    try:
-        _check_files(spec, data_dir)
-    except OSError as error:  # Path.is_file raises for e.g. a permission error on a parent
-        raise DatasetError(
-            f"{error.filename or spec.path}: cannot read ({error.strerror})"
-        ) from None
+def check_available(specs: list[DatasetSpec], data_dir: Path | None) -> None:
+    """Fail fast, before any training, if real datasets' files are not where the preset says.
+
+    Every missing file of every dataset is named in the one error, so that an organizer
+    setting up four datasets fixes them in one go rather than in four reruns.
+    """
+    problems: list[str] = []
+    for spec in specs:
+        try:
+            found = _missing_files(spec, data_dir)
+        except OSError as error:  # Path.is_file raises for e.g. a permission error on a parent
+            found = [f"{error.filename or spec.path}: cannot read ({error.strerror})"]
+        problems += [problem for problem in found if problem not in problems]
+    if problems:
+        more = f" (also: {'; '.join(problems[1:])})" if len(problems) > 1 else ""
+        raise DatasetError(problems[0] + more)
 
 
-def _check_files(spec: DatasetSpec, data_dir: Path | None) -> None:
-    if spec.kind == "cifar10":
+# What each real dataset kind needs on disk, and how to say what was expected.
+_EXPECTED = {
+    "cifar10": (CIFAR10_FILES, "expected CIFAR-10 python version"),
+    "sst2": (("train.tsv", "dev.tsv"), "expected GLUE SST-2 TSV"),
+}
+
+
+def _missing_files(spec: DatasetSpec, data_dir: Path | None) -> list[str]:
+    if spec.kind in _EXPECTED:
         directory = resolve_path(spec, data_dir)
-        for name in CIFAR10_FILES:
-            if not (directory / name).is_file():
-                raise DatasetError(
-                    f"{directory / name}: file not found; expected CIFAR-10 python version"
-                )
-    elif spec.kind == "sst2":
-        directory = resolve_path(spec, data_dir)
-        for name in ("train.tsv", "dev.tsv"):
-            if not (directory / name).is_file():
-                raise DatasetError(f"{directory / name}: file not found; expected GLUE SST-2 TSV")
-    elif spec.kind == "purchase100":
+        names, expected = _EXPECTED[spec.kind]
+        return [
+            f"{directory / name}: file not found; {expected}"
+            for name in names
+            if not (directory / name).is_file()
+        ]
+    if spec.kind == "purchase100":
         path = resolve_path(spec, data_dir)
         if not path.is_file():
-            raise DatasetError(f"{path}: file not found; expected Purchase-100 'dataset_purchase'")
+            return [f"{path}: file not found; expected Purchase-100 'dataset_purchase'"]
+    return []
 
 
 def load_text(spec: DatasetSpec, data_dir: Path | None, model: dict[str, Any]) -> TaskData:

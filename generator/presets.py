@@ -759,7 +759,8 @@ def load_preset(name_or_path: str | Path) -> Preset:
     if path.suffix not in (".yaml", ".yml") and not path.is_file():
         path = PRESET_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise PresetError(f"{path}: preset file not found")
+        known = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+        raise PresetError(f"{path}: preset file not found (presets here: {known}; or a path)")
     try:
         raw = load_bounded(path)
     except BoundedYAMLError as error:

@@ -17,7 +17,10 @@ from .conftest import ROOT, TINY_PRESET, run_generator
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["generate", "--preset", "nope"], "nope.yaml: preset file not found"),
+        (
+            ["generate", "--preset", "nope"],
+            "nope.yaml: preset file not found (presets here: demo, mico",
+        ),
         (["generate", "--preset", str(TINY_PRESET), "--tasks", "video"], "unknown task 'video'"),
         (["generate", "--preset", str(TINY_PRESET), "--phases", "test"], "unknown phase 'test'"),
         (

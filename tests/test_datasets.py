@@ -101,7 +101,27 @@ def test_an_unreadable_dataset_location_is_a_dataset_error_not_a_traceback(tmp_p
     monkeypatch.setattr(Path, "is_file", refuse)
     spec = DatasetSpec(kind="purchase100", path="purchase100/dataset_purchase")
     with pytest.raises(DatasetError) as error:
-        check_available(spec, tmp_path)
+        check_available([spec], tmp_path)
     assert str(error.value) == (
         f"{tmp_path / 'purchase100/dataset_purchase'}: cannot read (Permission denied)"
     )
+
+
+def test_every_missing_dataset_file_is_named_in_one_line(tmp_path):
+    from generator.datasets import check_available
+    from generator.presets import DatasetSpec
+
+    specs = [
+        DatasetSpec(kind="cifar10", path="cifar-10-batches-py"),
+        DatasetSpec(kind="sst2", path="SST-2"),
+        DatasetSpec(kind="purchase100", path="purchase100/dataset_purchase"),
+    ]
+    (tmp_path / "SST-2").mkdir()
+    (tmp_path / "SST-2" / "train.tsv").write_text("sentence\tlabel\n")
+    with pytest.raises(DatasetError) as error:
+        check_available(specs, tmp_path)
+    (line,) = str(error.value).splitlines()
+    assert line.startswith(f"{tmp_path / 'cifar-10-batches-py/data_batch_1'}: file not found")
+    for missing in ["cifar-10-batches-py/test_batch", "SST-2/dev.tsv", "dataset_purchase"]:
+        assert str(tmp_path / missing if "/" in missing else missing) in line
+    assert str(tmp_path / "SST-2" / "train.tsv") not in line
