@@ -14,9 +14,11 @@ import time
 from itertools import combinations
 from pathlib import Path
 
+from micokit import __version__ as kit_version
 from micokit.cli import positive_int
 from micokit.errors import MicokitError
 
+from . import __version__
 from .datasets import DatasetError, check_available, load_dataset, resolve_model_path
 from .export import ExportError, export_public, export_reference, model_tasks, verify_store
 from .locks import folder_lock
@@ -388,6 +390,9 @@ def _non_negative(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m generator", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__} (micokit {kit_version})"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
