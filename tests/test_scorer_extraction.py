@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import warnings
 import zipfile
 
@@ -47,7 +48,8 @@ class Outcome:
 def extract_like_the_worker(archive, target):
     """The workers' ``ZipFile(...).extractall(target)``; None, or why it failed.
 
-    Run here with this Python's zipfile, which is Codabench's case (Python 3.13). CodaLab's
+    Run here with this Python's zipfile, Codabench's case (Python 3.13; its check for
+    overlapping members, new in 3.12, is added on older Pythons). CodaLab's
     worker runs Python 2.7 in a container without a locale, which fails on two more things,
     checked first (both were checked against a real Python 2.7.18 with LC_ALL=C): 2.7's
     ``ZipFile.open`` reads only stored and deflate members (NotImplementedError otherwise),
@@ -64,10 +66,30 @@ def extract_like_the_worker(archive, target):
             for info in opened.infolist():
                 if info.flag_bits & 0x800 and any(ord(c) > 127 for c in info.filename):
                     return "Python 2.7: UnicodeEncodeError"
+            if sys.version_info < (3, 12) and overlapping(opened, str(archive)):
+                return "Python 3.13: Overlapped entries"
             opened.extractall(str(target))
     except Exception as exc:  # noqa: BLE001 - the worker fails the submission on any of them
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def overlapping(opened, path):
+    """Whether a member's data reach into the next local header or the central directory,
+    which Python 3.12+ (Codabench's worker) refuses on extraction and older Pythons ignore."""
+    infos = sorted(opened.infolist(), key=lambda i: i.header_offset)
+    bounds = [i.header_offset for i in infos[1:]] + [opened.start_dir]
+    with open(path, "rb") as raw:
+        for index, info in enumerate(infos):
+            bound = bounds[index]
+            raw.seek(info.header_offset)
+            header = raw.read(30)
+            lengths = int.from_bytes(header[26:28], "little") + int.from_bytes(
+                header[28:30], "little"
+            )
+            if info.header_offset + 30 + lengths + info.compress_size > bound:
+                return True
+    return False
 
 
 def both_modes(case, archive, run_dir, capsys, reference=None):
@@ -233,3 +255,21 @@ def test_a_bzip2_member_fails_on_codalabs_worker_and_is_refused(case, capsys):
     outcome = both_modes(case, path, case.root / "run", capsys)
     assert outcome.extracted == "Python 2.7: compression type 12"
     assert outcome.local == 1 and outcome.agree()
+
+
+def test_a_member_overlapping_the_next_fails_on_codabenchs_worker_and_is_refused(case, capsys):
+    """Python 3.12+ refuses a member whose data run into the next member (zip-bomb check)."""
+    path = case.root / "overlap.zip"
+    with zipfile.ZipFile(str(path), "w") as archive:
+        archive.writestr("notes.txt", b"hello\n", zipfile.ZIP_STORED)
+        for rel, data in case.files().items():
+            archive.writestr(rel, data, zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    central = data.find(b"PK\x01\x02")  # notes.txt, the first member
+    assert data[central + 46 : central + 55] == b"notes.txt"
+    data[central + 20 : central + 24] = (64).to_bytes(4, "little")  # compressed size 6 -> 64
+    path.write_bytes(bytes(data))
+    outcome = both_modes(case, path, case.root / "run", capsys)
+    assert outcome.extracted == "Python 3.13: Overlapped entries"
+    assert outcome.local == 1 and outcome.agree()
+    assert f"{FAILS}: 'notes.txt' overlaps the next member" in outcome.local_err
