@@ -17,7 +17,15 @@ import datetime as dt
 import re
 from typing import Any
 
-from .columns import CODALAB_MAX_DECIMALS, ranking_key, ranking_metric, score_decimals, split_key
+from .columns import (
+    CODALAB_MAX_DECIMALS,
+    ranking_key,
+    ranking_metric,
+    score_decimals,
+    score_keys,
+    split_key,
+)
+from .disclosure import parse_disclosure, visible_keys
 from .platforms import (
     CODABENCH_MAX_BOARD_TITLE,
     CODABENCH_MAX_KEY,
@@ -523,4 +531,80 @@ def _codabench_leaderboard(
             f"{where}: the leaderboard ranks by {ranked or 'no column'} (primary_index "
             f"{primary}), not by {ranking_key()}"
         )
+    return problems
+
+
+# --- what a scored phase shows -----------------------------------------------------------------
+# Both platforms hand the submitter everything the scoring program writes: CodaLab serves the
+# scoring output.zip and stdout.txt (apps/web/models.py CompetitionSubmission.
+# get_file_for_download), Codabench the scoring output, logs and detailed results
+# (api/serializers/submissions.py get_scoring_result, get_logs, get_detailed_result). The dev
+# reference manifest's ``disclosure`` is therefore the only place the leak budget holds, and a
+# dev score without a column's key is a blank cell on both (see ``generator.columns``).
+
+
+def _describe(disclosure: Any) -> str:
+    if disclosure is None:
+        return "every score at full precision"
+    if isinstance(disclosure, dict):
+        return f"{disclosure.get('scores')!r} at {disclosure.get('decimals')!r} decimals"
+    return repr(disclosure)
+
+
+def reference_disclosure_rules(preset: Preset, manifest: dict, where: str) -> list[str]:
+    """The dev reference data carry the preset's disclosure; the final reference carries none
+    (the Final phase ranks and shows every score at full precision)."""
+    phase = manifest.get("phase")
+    found = manifest.get("disclosure")
+    expected = preset.schedule.development_disclosure.as_manifest() if phase == "dev" else None
+    if found == expected:
+        return []
+    return [
+        f"{where}: the {phase} reference data show {_describe(found)}; the preset's "
+        f"competition.development_scores/development_decimals need {_describe(expected)}"
+    ]
+
+
+def scored_output_rules(
+    manifest: dict,
+    task: TaskSpec,
+    columns: list[str],
+    txt: dict,
+    stdout: str,
+    page: str,
+    where: str,
+) -> list[str]:
+    """What one scored submission wrote agrees with its phase's disclosure and the columns.
+
+    The keys of scores.txt are exactly the ones the manifest's disclosure shows (all of them
+    without one) and each has a column; without a disclosure every column has a score. With
+    one, each value is rounded to its decimals, the log prints no other score key and the
+    detailed page draws no ROC curve and names no other score key.
+    """
+    disclosure, problems = parse_disclosure(manifest.get("disclosure"), where)
+    if problems:
+        return problems
+    every = score_keys(len(task.scenarios))
+    shown = visible_keys(disclosure, every)
+    if set(txt) != set(shown):
+        extra, missing = sorted(set(txt) - set(shown)), sorted(set(shown) - set(txt))
+        problems.append(f"{where}: scores.txt shows {extra} beyond its phase, lacks {missing}")
+    unused = sorted(set(txt) - set(columns))
+    if unused:
+        problems.append(f"{where}: scores without columns {unused}")
+    if disclosure is None:
+        missing = sorted(set(columns) - set(txt))
+        if missing:
+            problems.append(f"{where}: columns without scores {missing}")
+        return problems
+    unrounded = sorted(k for k, v in txt.items() if v != round(v, disclosure.decimals))
+    if unrounded:
+        problems.append(f"{where}: {unrounded} have more than {disclosure.decimals} decimals")
+    hidden = [key for key in every if key not in shown]
+    for name, text in (("the scoring log", stdout), ("detailed_results.html", page)):
+        leaked = [key for key in hidden if re.search(rf"\b{re.escape(key)}\b", text)]
+        if leaked:
+            problems.append(f"{where}: {name} shows hidden scores {leaked[:3]}")
+    if "<svg" in page:
+        problems.append(f"{where}: detailed_results.html draws ROC curves in a restricted phase")
     return problems

@@ -28,6 +28,7 @@ DEFAULT_DECIMALS: int = _scorer.DEFAULT_DECIMALS
 view_problem = _scorer.view_problem
 decimals_problem = _scorer.decimals_problem
 visible_keys = _scorer.visible_keys
+parse_disclosure = _scorer.parse_disclosure
 
 __all__ = [
     "DEFAULT_DECIMALS",
@@ -37,6 +38,7 @@ __all__ = [
     "SCORE_VIEWS",
     "Disclosure",
     "decimals_problem",
+    "parse_disclosure",
     "view_problem",
     "visible_keys",
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import markdown
 
-from .columns import column_title, scenario_short_labels, score_keys
+from .columns import column_title, development_keys, scenario_short_labels, score_keys
 from .presets import PHASES, Preset, ScenarioSpec, TaskSpec
 from .schedule import Schedule, utc_text
 
@@ -99,7 +99,8 @@ def page_values(preset: Preset, task: TaskSpec) -> dict[str, str]:
             "dev",
             f"{utc_text(schedule.development_start)} UTC",
             f"{utc_text(schedule.development_end)} UTC",
-            f"scores on `dev` models shown live; at most {schedule.max_submissions} submissions, "
+            f"scores on `dev` models shown live ({schedule.development_disclosure.describe()}); "
+            f"at most {schedule.max_submissions} submissions, "
             f"{schedule.max_submissions_per_day} per day (UTC)",
         ],
         [
@@ -112,7 +113,11 @@ def page_values(preset: Preset, task: TaskSpec) -> dict[str, str]:
     ]
     keys = score_keys(len(task.scenarios))
     labels = scenario_short_labels(task)
-    column_rows = [[f"`{key}`", markdown_text(column_title(key, labels))] for key in keys]
+    shown = set(development_keys(preset, task))
+    column_rows = [
+        [f"`{key}`", markdown_text(column_title(key, labels)), "yes" if key in shown else "–"]
+        for key in keys
+    ]
     size_rows = [[f"`{s.id}`", str(s.n), str(s.m), str(s.m)] for s in task.scenarios]
     model_rows = [[f"`{s.id}`"] + [str(preset.models[p]) for p in PHASES] for s in task.scenarios]
     ddp = task.disclose_training
@@ -124,7 +129,8 @@ def page_values(preset: Preset, task: TaskSpec) -> dict[str, str]:
         "scenario_table": _table(["#", "scenario", "label", "ε", "δ", "dataset", "model", "n (training set)", "challenge points per model"], scenario_rows),
         "phase_table": _table(["phase", "models scored", "starts", "ends", "what happens"], phase_rows),
         "counted_rule": counted_rule(schedule),
-        "column_table": _table(["key", "column"], column_rows),
+        "column_table": _table(["key", "column", "shown in Development"], column_rows),
+        "development_disclosure": development_disclosure(schedule),
         "size_table": _table(["scenario", "n (training set)", "members per model", "non-members per model"], size_rows),
         "model_table": _table(["scenario", *PHASES], model_rows),
         "ddp_sentence": (
@@ -135,6 +141,22 @@ def page_values(preset: Preset, task: TaskSpec) -> dict[str, str]:
         "data_line": "  data/<dataset>/                     the dataset (features.npy + labels.npy, or dataset.tsv)\n"
         if preset.publish_data else "",
     }  # fmt: skip
+
+
+def development_disclosure(schedule: Schedule) -> str:
+    """What a Development submission shows, and why, from the preset's disclosure."""
+    disclosure = schedule.development_disclosure
+    return (
+        f"A development submission shows {disclosure.describe()}: its scores file, the "
+        "leaderboard, the scoring log, the output files and the detailed-results page show "
+        "nothing more (no other metric, no ROC curves); the leaderboard columns it does not "
+        "fill stay blank. The final phase shows every score at full precision, with the "
+        "per-scenario tables and ROC curves. The reason: every number shown about a submission "
+        "answers a question about the hidden `dev` labels, and with every score at full "
+        "precision an adaptive participant recovered all 1,200 `dev` labels of the demo "
+        "competition in 36 submissions (`benchmarks/bench_leak.py` in the competition's "
+        "repository), which would turn the `dev` models into extra labelled shadow models."
+    )
 
 
 def counted_rule(schedule: Schedule) -> str:

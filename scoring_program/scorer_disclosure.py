@@ -85,7 +85,8 @@ def _shown(value: object) -> str:
 
 def parse_disclosure(raw: object, where: str) -> tuple[Disclosure | None, list[str]]:
     """The manifest's ``disclosure`` value as a Disclosure (None: absent, full output), and the
-    problems found, each one line starting with ``where``."""
+    problem found: at most one line, starting with ``where`` (the first problem, so that a
+    broken disclosure is one line of the scorer's message)."""
     if raw is None:
         return None, []
     if not isinstance(raw, dict):
@@ -104,7 +105,7 @@ def parse_disclosure(raw: object, where: str) -> tuple[Disclosure | None, list[s
         if problem:
             problems.append(f"{where}: disclosure {key} {problem}")
     if problems:
-        return None, problems
+        return None, problems[:1]
     return Disclosure(raw["scores"], raw["decimals"]), []
 
 

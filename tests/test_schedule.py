@@ -90,6 +90,18 @@ def test_both_platforms_get_the_same_instants_as_quoted_utc_strings():
             "max_submissions_per_day: 30 is more than max_submissions (10)",
         ),
         ({"development": {"max_submissions": 0}}, "expected a positive integer, got 0"),
+        (
+            {"development_scores": "ranking"},
+            "competition.development_scores: 'ranking' is not one of overall, scenarios, all",
+        ),
+        (
+            {"development_decimals": 0},
+            "competition.development_decimals: 0 is not a whole number from 1 to 6",
+        ),
+        ({"development_decimals": 7}, "development_decimals: 7 is not a whole number"),
+        ({"development_decimals": "2"}, "development_decimals: '2' is not a whole number"),
+        ({"development_decimals": True}, "development_decimals: True is not a whole number"),
+        ({"development_decimal": 2}, "unknown key 'development_decimal'"),
     ],
 )
 def test_schedule_mistakes_name_the_file_and_the_key(tmp_path, sections, message):
@@ -105,3 +117,16 @@ def test_a_preset_without_a_competition_section_gets_the_defaults(tmp_path):
     schedule = load_preset(path).schedule
     assert schedule.counted_submission == "latest"
     assert schedule.final_start - schedule.development_end >= dt.timedelta(minutes=30)
+
+
+def test_development_shows_only_the_overall_score_at_two_decimals_by_default(tmp_path):
+    path = _write(tmp_path, lambda raw: raw.pop("competition"))
+    disclosure = load_preset(path).schedule.development_disclosure
+    assert (disclosure.scores, disclosure.decimals) == ("overall", 2)
+
+
+@pytest.mark.parametrize("view", ["overall", "scenarios", "all"])
+def test_the_development_disclosure_is_read_from_the_competition_section(tmp_path, view):
+    path = _with_competition(tmp_path, development_scores=view, development_decimals=5)
+    disclosure = load_preset(path).schedule.development_disclosure
+    assert disclosure.as_manifest() == {"scores": view, "decimals": 5}
