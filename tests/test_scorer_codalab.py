@@ -48,6 +48,7 @@ INTERPRETERS = [sys.executable] + os.environ.get("SCORER_TEST_PYTHONS", "").spli
 PROGRAM_FILES = [
     "metadata",
     "score.py",
+    "scorer_disclosure.py",
     "scorer_inputs.py",
     "scorer_metrics.py",
     "scorer_report.py",
