@@ -7,374 +7,17 @@ store) ends with one line on stderr and exit status 2, before any training start
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
-import time
-from itertools import combinations
-from pathlib import Path
 
 from micokit import __version__ as kit_version
 from micokit.cli import positive_int
-from micokit.errors import MicokitError
 
 from . import __version__
-from .datasets import DatasetError, check_available, load_dataset, resolve_model_path
-from .export import ExportError, export_public, export_reference, model_tasks, verify_store
-from .locks import folder_lock
-from .presets import DEVICE_PATTERN, PHASES, Preset, PresetError, load_preset
-from .store import GenerationContext, all_tasks, find_stale, sweep_partial
-from .writes import describe
+from .errors import UsageError
+from .seeds import MASTER_SEED_ENV
 
-MASTER_SEED_ENV = "MICO_MASTER_SEED"
-
-
-class UsageError(ValueError):
-    """A command-line choice that does not fit the preset."""
-
-
-def _csv(value: str | None) -> list[str] | None:
-    return [v for v in value.split(",") if v] if value else None
-
-
-def parse_range(value: str | None) -> set[int] | None:
-    """``"0-3,7"`` → {0, 1, 2, 3, 7}."""
-    if not value:
-        return None
-    chosen: set[int] = set()
-    try:
-        for part in value.split(","):
-            low, dash, high = part.partition("-")
-            first, last = int(low), int(high if dash else low)
-            if first < 0 or last < first:
-                raise ValueError
-            chosen.update(range(first, last + 1))
-    except ValueError:
-        raise UsageError(f"--models {value!r}: expected indices like 0-3,7") from None
-    return chosen
-
-
-def read_master_seed(args: argparse.Namespace) -> str | None:
-    """The private master secret from ``--master-seed-file`` or $MICO_MASTER_SEED, else None."""
-    if getattr(args, "master_seed_file", None):
-        path = Path(args.master_seed_file)
-        if not path.exists() or path.is_dir():
-            raise UsageError(f"{path}: master seed file not found")
-        try:
-            secret = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            raise UsageError(f"{path}: cannot read the master seed ({error})") from None
-        if not secret:
-            raise UsageError(f"{path}: master seed file is empty")
-        return secret
-    if MASTER_SEED_ENV not in os.environ:
-        return None
-    secret = os.environ[MASTER_SEED_ENV].strip()
-    if not secret:
-        # Set but blank is a broken secret store, not a request for secure mode.
-        raise UsageError(f"${MASTER_SEED_ENV} is set but empty; unset it for secure mode")
-    return secret
-
-
-def _check_choices(preset: Preset, tasks, scenarios, phases) -> None:
-    task_ids = [t.id for t in preset.tasks]
-    scenario_ids = [s.id for t in preset.tasks for s in t.scenarios]
-    for kind, chosen, known in (
-        ("task", tasks, task_ids),
-        ("scenario", scenarios, scenario_ids),
-        ("phase", phases, PHASES),
-    ):
-        for value in chosen or ():
-            if value not in known:
-                raise UsageError(
-                    f"{preset.path}: unknown {kind} {value!r} (known: {', '.join(known)})"
-                )
-
-
-def preflight(preset: Preset, data_dir: Path | None, tasks) -> None:
-    """Check every dataset and pretrained model the chosen tasks need, before training anything.
-
-    Each dataset is loaded once here: a malformed file then stops the run with one line, instead
-    of failing (and being retried) in every model, and n + m is checked against its real size.
-    """
-    from .splits import check_sizes
-
-    chosen = [task for task in preset.tasks if not tasks or task.id in tasks]
-    check_available([s.dataset for task in chosen for s in task.scenarios], data_dir)
-    for task in chosen:
-        for scenario in task.scenarios:
-            pretrained = scenario.model.get("pretrained")
-            if pretrained:
-                path = resolve_model_path(pretrained, data_dir)
-                if not (path / "config.json").is_file():
-                    raise DatasetError(
-                        f"{path}: no config.json; expected a local copy of {pretrained!r} (save_pretrained layout)"
-                    )
-            size = len(load_dataset(scenario.dataset, data_dir, scenario.model))
-            try:
-                check_sizes(size, scenario.n, scenario.m)
-            except ValueError as error:
-                raise DatasetError(f"{preset.path}: scenario {scenario.id}: {error}") from None
-
-
-def check_device(device: str) -> None:
-    """Refuse a device this machine cannot use before any model trains on it."""
-    if not DEVICE_PATTERN.fullmatch(device):
-        raise UsageError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
-    if device.startswith("cuda"):
-        import torch
-
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(device.partition(":")[2] or 0)
-        if index >= count:
-            raise UsageError(f"--device {device!r}: this machine has {count} CUDA device(s)")
-
-
-def check_writable(store: Path) -> None:
-    """Create the store and write to it once, so that no model trains into an unusable path."""
-    if store.exists() and not store.is_dir():
-        raise UsageError(f"{store}: not a folder (the store)")
-    probe = store / f".tmp-probe-{os.getpid()}"
-    try:
-        store.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise UsageError(f"{store}: cannot write the store ({error.strerror})") from None
-
-
-def check_separate(**folders: Path) -> None:
-    """Output folders must not overlap the store or each other.
-
-    ``export`` replaces whole task folders: a public tree written into the store would delete
-    private files, and reference data written into the public tree would ship the dev/final
-    solutions to participants.
-    """
-    resolved = {name: path.resolve() for name, path in folders.items()}
-    for (a, path_a), (b, path_b) in combinations(resolved.items(), 2):
-        if path_a == path_b or path_a.is_relative_to(path_b) or path_b.is_relative_to(path_a):
-            raise UsageError(
-                f"{folders[a]}: the {a} folder overlaps the {b} folder {folders[b]}; "
-                "use separate folders"
-            )
-
-
-def check_chosen(preset: Preset, chosen, models: set[int] | None) -> None:
-    if models is not None:
-        largest = max(preset.models.values())
-        if max(models) >= largest:
-            raise UsageError(
-                f"--models: index {max(models)} does not exist (the preset has at most "
-                f"{largest} models per phase, numbered from 0)"
-            )
-    if not chosen:
-        raise UsageError("the chosen tasks, scenarios, phases and models select no model")
-
-
-def cmd_generate(args: argparse.Namespace) -> int:
-    return 0 if generate(load_preset(args.preset), args) else 1
-
-
-def generate(preset: Preset, args: argparse.Namespace) -> bool:
-    """Train every chosen model not finished yet; print a summary; True when none failed."""
-    from .executors import run_tasks
-
-    tasks, scenarios, phases = _csv(args.tasks), _csv(args.scenarios), _csv(args.phases)
-    _check_choices(preset, tasks, scenarios, phases)
-    models = parse_range(args.models)
-    chosen = all_tasks(preset, tasks, scenarios, phases, models)
-    check_chosen(preset, chosen, models)
-    master_seed = read_master_seed(args)
-    check_device(args.device or preset.device)
-    data_dir = Path(args.data_dir) if args.data_dir else None
-    preflight(preset, data_dir, tasks)
-    store = Path(args.store)
-    check_writable(store)
-    for leftover in sweep_partial(store, chosen):
-        print(f"removed partial model directory {leftover}", file=sys.stderr)
-    context = GenerationContext(
-        preset_path=str(preset.path), store=str(store), data_dir=str(data_dir) if data_dir else None,
-        master_seed=master_seed, device=args.device or preset.device,
-        show_progress=not args.quiet and (args.executor == "inline" or args.workers == 1),
-        retrain_stale=args.retrain_stale,
-    )  # fmt: skip
-    started = time.perf_counter()
-    summary = run_tasks(
-        context, chosen, executor=args.executor or preset.executor, workers=args.workers,
-        retries=args.retries, show=not args.quiet, ray_address=args.ray_address,
-        models_per_gpu=args.models_per_gpu, chunk_size=args.chunk_size,
-    )  # fmt: skip
-    elapsed = time.perf_counter() - started
-    print(
-        f"{len(summary.done)} trained, {len(summary.skipped)} already finished, "
-        f"{len(summary.failed)} failed, {len(summary.stale)} stale, "
-        f"{sum(summary.retried.values())} retries in {elapsed:.1f}s",
-        file=sys.stderr,
-    )
-    for task, error in sorted(summary.failed.items()):
-        print(f"failed: {task}: {error}", file=sys.stderr)
-    if summary.stale:
-        print(
-            f"{len(summary.stale)} finished model(s) no longer match the preset, dataset or code; "
-            "rerun with --retrain-stale to replace them",
-            file=sys.stderr,
-        )
-    return summary.ok
-
-
-def verify_for_export(preset: Preset, store: Path, data_dir: Path | None, tasks) -> None:
-    """Every chosen task's models complete, intact and current, before anything is written."""
-    for task_id in tasks:
-        verify_store(preset, preset.task(task_id), store)
-    context = GenerationContext(
-        str(preset.path), str(store), str(data_dir) if data_dir else None, master_seed=None
-    )
-    models = [m for task_id in tasks for m in model_tasks(preset, preset.task(task_id))]
-    stale = find_stale(context, models)
-    if stale:
-        first, reason = next(iter(stale.items()))
-        raise ExportError(
-            f"{store}: {len(stale)} model(s) no longer match the preset (first: {first}: "
-            f"{reason}); run 'python -m generator generate --retrain-stale'"
-        )
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    preset = load_preset(args.preset)
-    tasks = _csv(args.tasks) or [t.id for t in preset.tasks]
-    _check_choices(preset, tasks, None, None)
-    store, data_dir = Path(args.store), Path(args.data_dir) if args.data_dir else None
-    check_separate(store=store, public=Path(args.public), reference=Path(args.reference))
-    check_store_folder(store)
-    # Exclusive: no generate run may train or swap in a model between the public export and
-    # the reference export of it (generator/locks.py).
-    with folder_lock(store, shared=False, purpose="export"):
-        verify_for_export(preset, store, data_dir, tasks)
-        for task_id in tasks:
-            task = preset.task(task_id)
-            public = export_public(preset, task, store, Path(args.public), data_dir)
-            export_reference(preset, task, store, Path(args.reference))
-            print(
-                f"exported {task_id}: {public} and {Path(args.reference) / task_id}",
-                file=sys.stderr,
-            )
-    return 0
-
-
-def check_store_folder(store: Path) -> None:
-    """Before locking ``store`` (which would create it): an absent store has nothing to export."""
-    if store.exists() and not store.is_dir():
-        raise UsageError(f"{store}: not a folder (the store)")
-    if not store.exists():
-        raise ExportError(
-            f"{store}: no store there (models not generated yet); "
-            "run 'python -m generator generate' first"
-        )
-
-
-def cmd_bundle(args: argparse.Namespace) -> int:
-    """The whole pipeline: generate (resuming), export, report, bundles, checksums.
-
-    The bundle folder is locked for the whole run and the store exclusively from the export
-    on, so concurrent runs wait for each other instead of mixing their outputs; the checksum
-    lists are removed first and written last, so a killed run leaves none rather than wrong ones.
-    """
-    preset = load_preset(args.preset)
-    check_separate(
-        store=Path(args.store), public=Path(args.public), reference=Path(args.reference),
-        out=Path(args.out),
-    )  # fmt: skip
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{args.out}: not a folder (bundle output)")
-    out.mkdir(parents=True, exist_ok=True)
-    with folder_lock(out, shared=False, purpose="bundle"):
-        return _bundle(preset, args, out)
-
-
-def _bundle(preset: Preset, args: argparse.Namespace, out: Path) -> int:
-    from .bundle import (
-        ORGANIZER_SUMS,
-        PUBLISHED_SUMS,
-        build_task_bundles,
-        clear_outputs,
-        write_checksums,
-    )
-    from .report import build_report
-
-    clear_outputs(out)
-    timings = {}
-    started = time.perf_counter()
-    for name in ("tasks", "scenarios", "phases", "models"):
-        setattr(args, name, None)
-    if not generate(preset, args):
-        print(
-            "error: the store is not complete and current (see above); finished models are kept",
-            file=sys.stderr,
-        )
-        return 1
-    timings["generate"] = time.perf_counter() - started
-    store = Path(args.store)
-    data_dir = Path(args.data_dir) if args.data_dir else None
-    public, reference = Path(args.public), Path(args.reference)
-    written: list[Path] = []  # what the checksums vouch for: this run's files only
-    with folder_lock(store, shared=False, purpose="export"):
-        for task in preset.tasks:  # all checked before any task's bundles are rewritten
-            verify_store(preset, task, store)
-        for task in preset.tasks:
-            step = time.perf_counter()
-            export_public(preset, task, store, public, data_dir)
-            export_reference(preset, task, store, reference)
-            timings.setdefault("export", 0.0)
-            timings["export"] += time.perf_counter() - step
-            step = time.perf_counter()
-            written += build_report(preset, task, store, out, data_dir)
-            timings.setdefault("report", 0.0)
-            timings["report"] += time.perf_counter() - step
-            step = time.perf_counter()
-            for path in build_task_bundles(preset, task, public, reference, out):
-                written.append(path)
-                print(f"wrote {path}", file=sys.stderr)
-            timings.setdefault("bundles", 0.0)
-            timings["bundles"] += time.perf_counter() - step
-    write_checksums(out, written)
-    total = time.perf_counter() - started
-    spent = ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
-    print(
-        f"bundle: {total:.1f}s in all ({spent}); checksums: {out / PUBLISHED_SUMS} (publish it "
-        f"with the data archives) and {out / ORGANIZER_SUMS} (organizer only)",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def cmd_check_bundle(args: argparse.Namespace) -> int:
-    from .checkbundle import check_bundles
-
-    preset = load_preset(args.preset)
-    problems = check_bundles(preset, Path(args.bundles))
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    if not problems:
-        print(f"all bundles in {args.bundles} pass", file=sys.stderr)
-    return 1 if problems else 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from .status import store_status
-
-    preset = load_preset(args.preset)
-    store = Path(args.store)
-    if store.exists() and not store.is_dir():
-        raise UsageError(f"{store}: not a folder (the store)")
-    if not store.exists():
-        print(f"note: {store} does not exist yet; nothing is generated", file=sys.stderr)
-    print(
-        store_status(
-            preset, Path(args.store), Path(args.data_dir) if args.data_dir else None, args.stale
-        )
-    )
-    return 0
+__all__ = ["UsageError", "build_parser", "main"]
 
 
 def _non_negative(text: str) -> int:
@@ -452,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--phases", help="comma-separated phases: train,dev,final (default: all)")
     gen.add_argument("--models", help="model indices, e.g. 0-3,7 (default: all)")
     training(gen)
-    gen.set_defaults(func=cmd_generate)
+    gen.set_defaults(command="generate")
 
     bun = sub.add_parser("bundle", help="generate, export, report and write every bundle")
     common(bun)
@@ -466,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="reference_data",
         help="reference data output (default: reference_data)",
     )
-    bun.set_defaults(func=cmd_bundle)
+    bun.set_defaults(command="bundle")
 
     chk = sub.add_parser(
         "check-bundle", help="open every bundle as the platforms do and score test submissions"
@@ -475,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument(
         "--bundles", default="bundles", help="folder with the bundles (default: bundles)"
     )
-    chk.set_defaults(func=cmd_check_bundle)
+    chk.set_defaults(command="check-bundle")
 
     exp = sub.add_parser("export", help="write the public tree and the reference data")
     common(exp)
@@ -488,22 +131,25 @@ def build_parser() -> argparse.ArgumentParser:
         default="reference_data",
         help="reference data output (default: reference_data)",
     )
-    exp.set_defaults(func=cmd_export)
+    exp.set_defaults(command="export")
 
     stat = sub.add_parser("status", help="models finished / missing / stale per scenario")
     common(stat)
     stat.add_argument(
         "--stale", action="store_true", help="also check each finished model's config key"
     )
-    stat.set_defaults(func=cmd_status)
+    stat.set_defaults(command="status")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .commands import COMMANDS, USER_ERRORS
+    from .writes import describe
+
     try:
-        return args.func(args)
-    except (PresetError, DatasetError, ExportError, UsageError, MicokitError) as error:
+        return COMMANDS[args.command](args)
+    except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # an output folder that is a file, a full disk, no permission

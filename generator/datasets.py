@@ -12,14 +12,16 @@ import io
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from micokit.datasets import CIFAR10_FILES, PURCHASE_FEATURES
-from torch.utils.data import TensorDataset
 
 from .presets import DatasetSpec
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: `--help` must not wait for it
+    import torch
+    from torch.utils.data import TensorDataset
 
 PURCHASE_CLASSES = 100
 
@@ -46,6 +48,9 @@ class TaskData:
 
     def subset(self, indices: np.ndarray) -> TensorDataset:
         """The points at ``indices`` as a dataset of (inputs..., label) tuples."""
+        import torch
+        from torch.utils.data import TensorDataset
+
         idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         labels = torch.as_tensor(self.labels)[idx]
         if self.modality == "text":
@@ -110,10 +115,10 @@ def load_digits_images(noise: float = 0.0, seed: int = 0) -> TaskData:
     if noise:
         rng = np.random.Generator(np.random.PCG64(seed))
         pixels = pixels + noise * rng.standard_normal(pixels.shape).astype(np.float32)
-    return TaskData(
-        "digits", "image", digits.target.astype(np.int64),
-        features=torch.from_numpy(pixels[:, None, :, :].copy()),
-    )  # fmt: skip
+    import torch
+
+    features = torch.from_numpy(pixels[:, None, :, :].copy())
+    return TaskData("digits", "image", digits.target.astype(np.int64), features=features)
 
 
 def synthetic_purchase(size: int, seed: int) -> TaskData:
@@ -131,10 +136,10 @@ def synthetic_purchase(size: int, seed: int) -> TaskData:
     keep = rng.random((size, PURCHASE_FEATURES)) < 0.7
     noise = rng.random((size, PURCHASE_FEATURES)) < 0.05
     features = (prototypes[labels] & keep) | noise
-    return TaskData(
-        "synthetic_purchase", "tabular", labels.astype(np.int64),
-        features=torch.from_numpy(features.astype(np.float32)),
-    )  # fmt: skip
+    import torch
+
+    tensor = torch.from_numpy(features.astype(np.float32))
+    return TaskData("synthetic_purchase", "tabular", labels.astype(np.int64), features=tensor)
 
 
 _SUBJECTS = [

@@ -38,7 +38,7 @@ WAIT_S = 1.0  # how often the bar refreshes its ETA while no model finishes
 
 
 def _usage_error(message: str) -> Exception:
-    from .cli import UsageError  # the CLI prints it as one line, exit status 2
+    from .errors import UsageError  # the CLI prints it as one line, exit status 2
 
     return UsageError(message)
 

@@ -19,6 +19,9 @@ import hashlib
 import hmac
 import secrets
 
+# The environment variable that holds the master secret (reproducible mode).
+MASTER_SEED_ENV = "MICO_MASTER_SEED"
+
 ROLES = ("challenge", "membership", "training", "train_run")
 SEED_HEX_DIGITS = 32
 

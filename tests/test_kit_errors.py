@@ -433,3 +433,13 @@ def test_the_library_raises_the_same_errors(tiny_export, tmp_path):
     healthy = open_task(tiny_export[0], "image").models("image_inf", "dev")[0]
     with pytest.raises(OptionError, match="batch size must be a positive integer"):
         healthy.load("cpu").logits(healthy.challenge_points(), batch_size=0)
+
+
+def test_micokit_version_is_printed_not_an_error(capsys):
+    from micokit import __version__
+    from micokit.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"micokit {__version__}"

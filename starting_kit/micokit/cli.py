@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 from typing import NoReturn
 
+from . import __version__
 from .errors import MicokitError, OptionError, SubmissionInvalid
 
 EXIT_INVALID = 1
@@ -269,6 +270,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="micokit", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="list the task's scenarios and models")
     _common(info)

@@ -13,11 +13,14 @@ import csv
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .errors import DataError
+
+if TYPE_CHECKING:  # imported where tensors are made, so `--help` answers without torch
+    import torch
 
 CIFAR10_MEAN = (0.49139968, 0.48215841, 0.44653091)
 CIFAR10_STD = (0.24703223, 0.24348513, 0.26158784)
@@ -83,6 +86,8 @@ class TaskDataset:
 
     def points(self, indices: np.ndarray, source: str | Path | None = None) -> Points:
         """The points at ``indices``, in that order; ``source`` names the index file for errors."""
+        import torch
+
         idx = np.asarray(indices, dtype=np.int64)
         self.check_indices(idx, source)
         labels = torch.as_tensor(self.labels[idx], dtype=torch.int64)
@@ -110,8 +115,10 @@ def load_shipped(folder: Path) -> TaskDataset:
         raise DataError(f"{features}: expected a numeric array, one row per point, found {x.dtype} {x.shape}")  # fmt: skip
     if len(x) != len(y):
         raise DataError(f"{folder}: {len(x)} feature rows but {len(y)} labels")
-    return TaskDataset(name, y.astype(np.int64), features=torch.from_numpy(x.astype(np.float32)),
-                       source=folder)  # fmt: skip
+    import torch
+
+    tensor = torch.from_numpy(x.astype(np.float32))
+    return TaskDataset(name, y.astype(np.int64), features=tensor, source=folder)
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -181,6 +188,8 @@ def load_cifar10(directory: Path) -> TaskDataset:
     pixels = np.concatenate(images).astype(np.float32) / 255.0
     mean = np.asarray(CIFAR10_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
     std = np.asarray(CIFAR10_STD, dtype=np.float32).reshape(1, 3, 1, 1)
+    import torch
+
     features = torch.from_numpy((pixels - mean) / std)
     return TaskDataset("cifar10", np.concatenate(labels), features=features, source=directory)
 
@@ -200,6 +209,8 @@ def load_purchase100(path: Path) -> TaskDataset:
     classes, bits = table[:, 0], table[:, 1:]
     if classes.min() < 1 or classes.max() > 100 or not np.isin(bits, (0, 1)).all():
         raise DataError(f"{path}: values out of range; expected classes 1..100 and 0/1 features")
+    import torch
+
     features = torch.from_numpy(table[:, 1:].astype(np.float32))
     labels = (table[:, 0] - 1).astype(np.int64)
     return TaskDataset("purchase100", labels, features=features, source=path)
