@@ -35,6 +35,7 @@ except ImportError:
     sys.stderr.write("internal error in the scoring program: it needs numpy >= 1.17\n")
     sys.exit(3)
 
+import scorer_disclosure as disclosure
 import scorer_inputs as inputs
 import scorer_metrics as metrics
 import scorer_report as report
@@ -59,7 +60,11 @@ EXIT_USAGE = 4
 
 
 class ScoreResult:
-    """Scores of one submission, plus what the detailed results need."""
+    """Scores of one submission, plus what the detailed results need.
+
+    ``scores`` are all of them at full precision; ``shown`` what the scored phase shows (the
+    reference's disclosure applied), the only scores any output or the log gets.
+    """
 
     def __init__(
         self,
@@ -74,6 +79,7 @@ class ScoreResult:
         self.rocs = rocs
         self.scores = scores
         self.warnings = warnings
+        self.shown = disclosure.disclose(scores, reference.disclosure)
 
 
 def validate_submission(submission: str, reference: str) -> list[str]:
@@ -107,14 +113,21 @@ def score_submission(submission: str, reference: str) -> ScoreResult:
 
 
 def output_contents(result: ScoreResult, plots: bool = True) -> dict[str, str]:
-    """The three output files by name, scores.txt last so that it is renamed last."""
-    page = report.detailed_html(
-        result.reference, result.per_scenario, result.rocs, result.scores, plots
-    )
+    """The three output files by name, scores.txt last so that it is renamed last.
+
+    A phase with a disclosure (Development) gets only its shown scores everywhere, and a
+    detailed page with those numbers alone: both platforms give the submitter every output
+    file (scorer_disclosure.py cites where).
+    """
+    ref = result.reference
+    if ref.disclosure is None:
+        page = report.detailed_html(ref, result.per_scenario, result.rocs, result.scores, plots)
+    else:
+        page = disclosure.restricted_html(ref.task, ref.phase, result.shown, ref.disclosure)
     return {
         "detailed_results.html": page,
-        "scores.json": report.scores_json(result.scores),
-        "scores.txt": report.scores_txt(result.scores),
+        "scores.json": report.scores_json(result.shown),
+        "scores.txt": report.scores_txt(result.shown),
     }
 
 
@@ -211,7 +224,7 @@ def _run(args: Args) -> int:
     sys.stdout.write(
         f"scored task {ref.task}, phase {ref.phase} ({len(ref.scenarios)} scenarios)\n"
     )
-    sys.stdout.write(report.scores_txt(result.scores))
+    sys.stdout.write(report.scores_txt(result.shown))  # the log shows no more than the files
     return EXIT_OK
 
 

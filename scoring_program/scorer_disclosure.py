@@ -24,7 +24,7 @@ import html
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from scorer_report import RANKING_KEY
+import scorer_metrics as metrics
 
 SCORE_VIEWS = ("overall", "scenarios", "all")
 """``overall``: only the ranking score (mean TPR@0.1 over scenarios); ``scenarios``: that plus
@@ -36,8 +36,10 @@ DEFAULT_DECIMALS = 2
 KEYS = ("scores", "decimals")
 """The keys of the manifest's ``disclosure`` object, both required."""
 
-RANKING_METRIC = RANKING_KEY[len("average_") :]
+RANKING_METRIC = f"TPR_FPR_{metrics.alpha_key(metrics.RANKING_ALPHA)}"
 """The per-scenario metric the ranking averages (``TPR_FPR_1000``)."""
+RANKING_KEY = "average_" + RANKING_METRIC
+"""The ranking score's key, the one score every view shows; scorer_report writes it."""
 
 
 @dataclass(frozen=True)

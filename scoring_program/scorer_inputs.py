@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 import numpy as np
+import scorer_disclosure
 
 MANIFEST_NAME = "manifest.json"
 REFERENCE_FORMAT = "mico-reference/1"
@@ -871,12 +872,21 @@ class Scenario:
 class Reference:
     """What the scorer knows: the manifest and, when scoring, the labels per scenario."""
 
-    __slots__ = ("labels", "phase", "scenarios", "task")
+    __slots__ = ("disclosure", "labels", "phase", "scenarios", "task")
 
-    def __init__(self, task: str, phase: str | None, scenarios: list[Scenario]) -> None:
+    def __init__(
+        self,
+        task: str,
+        phase: str | None,
+        scenarios: list[Scenario],
+        disclosure: scorer_disclosure.Disclosure | None = None,
+    ) -> None:
         self.task = task
         self.phase = phase
         self.scenarios = scenarios
+        # What a submission scored on this phase may show (None: everything), from the
+        # manifest's "disclosure"; score.py sends every output through it.
+        self.disclosure = disclosure
         self.labels: dict[str, np.ndarray] = OrderedDict()
 
     def phases(self) -> list[str]:
@@ -942,9 +952,11 @@ def _parse_manifest(raw: bytes, with_solutions: bool) -> Reference:
     if with_solutions or phase is not None:
         phase = _safe_name(phase, "phase", problems)
     scenarios = _parse_scenarios(doc.get("scenarios"), phase, problems)
+    disclosure, found = scorer_disclosure.parse_disclosure(doc.get("disclosure"), MANIFEST_NAME)
+    problems += found
     if problems:
         raise ReferenceDataError(problems)
-    return Reference(task, phase, scenarios)
+    return Reference(task, phase, scenarios, disclosure)
 
 
 def _safe_name(value: object, what: str, problems: list[str]) -> str:

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import scorer_metrics as metrics
+from scorer_disclosure import RANKING_KEY
 from scorer_inputs import Reference
 
 DETAILED_RESULTS = "detailed_results.html"
 SCORES_FILES = ("scores.txt", "scores.json")
 OUTPUT_FILES = SCORES_FILES + (DETAILED_RESULTS,)
-RANKING_KEY = f"average_TPR_FPR_{metrics.alpha_key(metrics.RANKING_ALPHA)}"
 
 
 def score_keys(num_scenarios: int) -> list[str]:
