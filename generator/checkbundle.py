@@ -9,8 +9,10 @@ scoring program's ``metadata`` has the command.
 Codabench v2: tasks and phases reference existing folders, a pinned image.
 Both: the reference data is for the task the file name says; a perfect, a random, a malformed
 and a nested-zip submission are scored by the bundled program laid out and run as each
-platform's worker does (see ``_platform_score``); the leaderboard columns must be exactly the
-keys in scores.txt and scores.json; detailed_results.html must survive the worker's handling.
+platform's worker does (see ``_platform_score``); scores.txt and scores.json hold exactly the
+keys the phase shows (every column on Final; on Development the preset's disclosure, rounded,
+with nothing more in the log or the detailed page: ``conformance.scored_output_rules``);
+detailed_results.html must survive the worker's handling.
 Participant archives: for the task their name says, and no ground truth inside.
 A bundle that cannot be read at all (truncated, not a zip, a damaged entry, a YAML that does not
 parse) is one line naming it; the other bundles are still checked.
@@ -37,7 +39,12 @@ from pathlib import Path
 import yaml
 
 from .bundle import ground_truth_leaks, sample_submission
-from .conformance import codabench_rules, codalab_rules
+from .conformance import (
+    codabench_rules,
+    codalab_rules,
+    reference_disclosure_rules,
+    scored_output_rules,
+)
 from .presets import Preset, TaskSpec
 from .zips import zip_bytes
 
@@ -61,13 +68,16 @@ def _unpinned(image: str | None) -> bool:
 
 @dataclass(frozen=True)
 class Run:
-    """What one emulated worker run left: exit status, stderr, scores, detailed-results verdict."""
+    """What one emulated worker run left: exit status, stderr, scores, detailed-results verdict,
+    and what the submitter reads besides the scores (the log and the detailed page)."""
 
     status: int
     stderr: str
     txt: dict
     js: dict
     detailed: str | None  # None when the page is as the platform needs it
+    stdout: str = ""
+    page: str = ""
 
 
 def _lay_out_submission(res: Path, submission: dict[str, bytes], platform: str) -> None:
@@ -161,7 +171,11 @@ def _platform_score(
         finally:
             if watched is not None:
                 os.close(watched)
-        return Run(done.returncode, done.stderr, scores_txt, scores_json, detailed)
+        page_path = run / "output" / DETAILED
+        page = page_path.read_text(errors="replace") if page_path.is_file() else ""
+        return Run(
+            done.returncode, done.stderr, scores_txt, scores_json, detailed, done.stdout, page
+        )
 
 
 def first_error(stderr: str, limit: int = STDERR_SHOWN) -> str:
@@ -215,6 +229,9 @@ def _score_checks(
     """Score the test submissions; with ``nested``, also the perfect one zipped inside a zip
     (its answer does not depend on the phase, so each bundle checks it once)."""
     problems = []
+    path = reference / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    manifest = manifest if isinstance(manifest, dict) else {}  # reported by _reference_check
     submissions = _submissions(preset, task, reference)
     if nested:
         inner = {"submission.zip": zip_bytes(sorted(submissions["perfect"].items()))}
@@ -235,16 +252,25 @@ def _score_checks(
         txt, js = run.txt, run.js
         if set(txt) != set(js) or any(abs(txt[k] - js[k]) > 1e-4 for k in txt):
             problems.append(f"{where}: scores.txt and scores.json disagree")
-        if set(columns) != set(txt):
-            missing, unused = sorted(set(columns) - set(txt)), sorted(set(txt) - set(columns))
-            problems.append(
-                f"{where}: columns without scores {missing}, scores without columns {unused}"
-            )
+        problems += scored_output_rules(
+            manifest, task, columns, txt, run.stdout, run.page, f"{where} ({kind} submission)"
+        )
         if kind == "perfect":
             ranking = txt.get("average_TPR_FPR_1000")
             if ranking != 1.0:
                 problems.append(f"{where}: a perfect submission ranks {ranking}, not 1.0")
     return problems
+
+
+def _reference_check(where: str, preset: Preset, inner: dict[str, Path]) -> list[str]:
+    """The phase's reference manifest discloses what the preset says for that phase."""
+    path = inner["reference_data"] / "manifest.json"
+    if not path.is_file():
+        return []  # reported above: no manifest.json at the reference data's root
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(manifest, dict):
+        return [f"{where}: reference manifest.json is not an object"]
+    return reference_disclosure_rules(preset, manifest, where)
 
 
 def _nested_zip_check(
@@ -365,6 +391,7 @@ def check_codalab(preset: Preset, task: TaskSpec, path: Path, score: bool = True
                         problems.append(
                             f"{where}: {phase[key]} has no {marker} at its root (zip the folder's contents)"
                         )
+                problems += _reference_check(f"{where} phase {number}", preset, inner)
                 metadata = inner["scoring_program"] / "metadata"
                 if not metadata.is_file():
                     continue
@@ -431,6 +458,9 @@ def check_codabench(preset: Preset, task: TaskSpec, path: Path, score: bool = Tr
                     command.replace("/app/program", "$program")
                     .replace("/app/input", "$input")
                     .replace("/app/output", "$output")
+                )
+                problems += _reference_check(
+                    f"{where} task {index}", preset, {"reference_data": reference}
                 )
                 if not score:
                     continue

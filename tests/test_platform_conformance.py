@@ -8,6 +8,7 @@ each); these tests show that a bundle breaking one of them does not pass unnotic
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -351,3 +352,63 @@ def test_final_phase_limits_of_zero_mean_unlimited_on_codabench(tiny_preset, bun
 
     problems = problems_of(tiny_preset, planted(bundles, tmp_path, "codabench", edit))
     the_one_line(problems, "0 or none means unlimited")
+
+
+# --- 12. Development shows only its disclosure (issue #11 item 13) -----------------------------
+
+
+def planted_manifest(bundles: Path, tmp_path: Path, platform: str, phase: str, edit: Edit) -> Path:
+    """The image task's bundle for ``platform`` with ``edit`` applied to the ``phase``
+    reference data's manifest.json (an inner zip on CodaLab, a folder on Codabench)."""
+
+    def patch(data: bytes) -> bytes:
+        manifest = json.loads(data)
+        edit(manifest)
+        return json.dumps(manifest).encode()
+
+    def change(name: str, data: bytes) -> bytes:
+        if platform == "codabench":
+            return patch(data) if name == f"reference_data_{phase}/manifest.json" else data
+        if name != f"reference_data_{phase}.zip":
+            return data
+        inner, buffer = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+        with inner, zipfile.ZipFile(buffer, "w") as out:
+            for item in inner.infolist():
+                content = inner.read(item)
+                out.writestr(item, patch(content) if item.filename == "manifest.json" else content)
+        return buffer.getvalue()
+
+    return _rewrite(bundles / f"image-{platform}.zip", tmp_path / f"image-{platform}.zip", change)
+
+
+@pytest.mark.parametrize("platform", ["codalab", "codabench"])
+def test_12_a_dev_reference_without_its_disclosure(tiny_preset, bundles, tmp_path, platform):
+    def edit(manifest):
+        manifest.pop("disclosure")
+
+    path = planted_manifest(bundles, tmp_path, platform, "dev", edit)
+    problems = problems_of(tiny_preset, path)
+    the_one_line(problems, "the dev reference data show every score at full precision")
+
+
+def test_12_a_final_reference_that_rounds(tiny_preset, bundles, tmp_path):
+    def edit(manifest):
+        manifest["disclosure"] = {"scores": "all", "decimals": 2}
+
+    path = planted_manifest(bundles, tmp_path, "codabench", "final", edit)
+    problems = problems_of(tiny_preset, path)
+    the_one_line(problems, "the final reference data show 'all' at 2 decimals")
+
+
+def test_12_a_scorer_that_writes_every_score_in_development(tiny_preset, bundles, tmp_path):
+    path = planted_program(
+        bundles,
+        tmp_path,
+        "codalab",
+        "scorer_disclosure.py",
+        "    if disclosure is None:\n        return OrderedDict(scores)",
+        "    if True:\n        return OrderedDict(scores)",
+    )
+    problems = problems_of(tiny_preset, path, score=True)
+    line = the_one_line(problems, "beyond its phase")
+    assert "phase 1" in line and "scenario1_AUC" in line
