@@ -13,27 +13,41 @@ would), and shows the attacker only what a *view* lets a participant read:
   ``output.zip`` and ``stdout.txt`` to the submitter unless the phase is blind; codabench
   apps/api/serializers/submissions.py ``get_scoring_result`` / ``get_logs`` unless
   ``hide_output``, and ``get_detailed_result`` always), plus detailed_results.html;
-* the candidate defences, simulated on the scorer's output: (a) scores rounded to k decimals,
-  (b) only the ranking column (per-scenario TPR@0.1) and no detailed results, (c) dev scored on a
-  secret per-model subset of the challenge points (the reference and the submission are cut to
-  the subset before the real scorer sees them), and combinations.
+* the candidate defences: (a) scores rounded to k decimals, (b) only the ranking column
+  (per-scenario TPR@0.1) and no detailed results, (b') only the overall ranking score, (c) dev
+  scored on a secret per-model subset of the challenge points (the reference and the submission
+  are cut to the subset before the real scorer sees them), and combinations.
+
+Views marked ``[real]`` are what the scorer itself writes with a ``disclosure`` in the dev
+manifest (scoring_program/scorer_disclosure.py; the preset's ``competition.development_scores``
+and ``development_decimals``): the attacker reads the numbers back from the scores.json the
+scorer wrote, and the run checks that scores.txt, the printed log and detailed_results.html
+show nothing more. The first row (today: no disclosure, what the Final phase still shows) reads
+the full scores and the ROC plot samples. Other rows are simulated on the full output (the
+detailed page at 4 decimals with rounded columns cannot be configured any more).
 
 Every recovered label is checked against the truth at the end (a wrong one aborts the run).
 A second part measures what the defences cost the leaderboard: a population of simulated
 participants of graded strength is scored on dev (defended) and final (undefended) labels, and
 the dev ranking is compared with the final one (Kendall tau-b) and with the true order.
 
-    .venv/bin/python benchmarks/bench_leak.py [--quick] [--max-submissions 300] [--seed 0]
+    .venv/bin/python benchmarks/bench_leak.py [--full | --quick] [--max-submissions 300]
 
-About 15 minutes on the shared 2-core machine for all 13 views (two views at a time, ``--jobs``);
-``--quick`` runs 4 views up to 100 submissions and a smaller ranking study in about 1.5 minutes.
+By default: before and after for the preset's default disclosure (today's full output, and the
+default ``overall`` at 2 decimals) plus the other two settings at the same decimals, and a
+smaller ranking study. ``--full`` runs all 13 views and the full ranking study (about 15 minutes
+on the shared 2-core machine, two views at a time, ``--jobs``); ``--quick`` runs the before and
+after rows up to 100 submissions.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
+import re
 import shutil
 import sys
 import tempfile
@@ -48,10 +62,14 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scoring_program"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
 
 import score  # noqa: E402  (the scoring program itself, imported from its folder)
+import scorer_disclosure  # noqa: E402
 import scorer_metrics as metrics  # noqa: E402
 from leak_attack import ScenarioAttack, View, project, view_features  # noqa: E402
+
+from generator.schedule import parse_schedule  # noqa: E402  (the preset's own default)
 
 SUBMISSIONS_PER_DAY = 30
 
@@ -68,6 +86,28 @@ class Shape:
     m: int
     dev_models: int
     final_models: int
+
+
+def default_disclosure(preset: Path) -> dict:
+    """The preset's Development disclosure (competition.development_scores/_decimals), as the
+    dev manifest carries it."""
+    data = yaml.safe_load(preset.read_text(encoding="utf-8"))
+    return parse_schedule(data.get("competition"), preset).development_disclosure.as_manifest()
+
+
+# What a view shows, as the disclosure that makes the real scorer show it: "ranking" (each
+# scenario's TPR@0.1) is the "scenarios" setting, which also shows their mean, a function of
+# them.
+VIEW_SCORES = {"all": "all", "ranking": "scenarios", "overall": "overall"}
+
+
+def disclosure_of(view: View) -> dict | None:
+    """The manifest ``disclosure`` under which the real scorer shows exactly what ``view``
+    shows, or None when the view is simulated on the full output (full precision, or the
+    detailed page of today, which a restricted phase no longer writes)."""
+    if view.decimals is None or view.detailed:
+        return None
+    return {"scores": VIEW_SCORES[view.metrics], "decimals": view.decimals}
 
 
 def read_shape(preset: Path, task_id: str) -> Shape:
@@ -128,15 +168,40 @@ def draw_truth(shape: Shape, fractions: list[float], seed: int) -> Truth:
 # --- the real scorer -----------------------------------------------------------------------
 
 
-class Oracle:
-    """Scores submissions with the scoring program against a reference built for one view."""
+@dataclass
+class Seen:
+    """What one scored submission showed: the score keys and values a participant reads, and
+    (full output only) the scorer's result, whose ROC plot samples the detailed page draws."""
 
-    def __init__(self, root: Path, shape: Shape, truth: Truth, subset: float | None) -> None:
+    scores: dict[str, float]
+    result: score.ScoreResult | None
+
+
+class Oracle:
+    """Scores submissions with the scoring program against a reference built for one view.
+
+    With a ``disclosure`` the dev manifest carries it and each submission is scored by
+    ``score.main`` in platform mode (``INPUT OUTPUT``, as both platforms' workers run it); what
+    the attacker reads is the scores.json it wrote, after checking that scores.txt and the
+    printed log hold the same numbers and the detailed page nothing more.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        shape: Shape,
+        truth: Truth,
+        subset: float | None,
+        disclosure: dict | None = None,
+    ) -> None:
         self.shape = shape
         self.truth = truth
         self.masks = truth.subsets[subset] if subset else None
+        self.disclosure = disclosure
+        self.root = root
         self.ref = root / "ref"
         self.res = root / "res"
+        self.out = root / "out"
         shutil.rmtree(root, ignore_errors=True)
         self._write_reference()
         self.calls = 0
@@ -173,9 +238,11 @@ class Oracle:
             "phase": "dev",
             "scenarios": scenarios,
         }
+        if self.disclosure is not None:
+            manifest["disclosure"] = self.disclosure
         (self.ref / "manifest.json").write_text(json.dumps(manifest))
 
-    def score(self, submission: list[np.ndarray]) -> score.ScoreResult:
+    def score(self, submission: list[np.ndarray]) -> Seen:
         """Write the submission folder (cut to the secret subset under defence c) and score it."""
         shape = self.shape
         for k, sid in enumerate(shape.scenarios):
@@ -188,7 +255,34 @@ class Oracle:
                 for i in range(shape.final_models):
                     self._write(shape.task, sid, "final", i, np.full(2 * shape.m, 0.5))
         self.calls += 1
-        return score.score_submission(str(self.res), str(self.ref))
+        if self.disclosure is None:
+            result = score.score_submission(str(self.res), str(self.ref))
+            return Seen(dict(result.scores), result)
+        return Seen(self._platform_run(), None)
+
+    def _platform_run(self) -> dict[str, float]:
+        """Run the scorer as the platform does; return scores.json after checking that the
+        other outputs agree with it and show nothing else."""
+        self.out.mkdir(exist_ok=True)
+        log, errors = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(errors):
+            status = score.main([str(self.root), str(self.out)])
+        if status != 0:
+            raise SystemExit(f"the scorer failed ({status}): {errors.getvalue().strip()}")
+        shown = json.loads((self.out / "scores.json").read_text())
+        txt = (self.out / "scores.txt").read_text()
+        page = (self.out / "detailed_results.html").read_text()
+        printed = log.getvalue().splitlines()[1:]  # after "scored task ..., phase dev (...)"
+        every = score.score_keys(len(self.shape.scenarios))
+        hidden = [key for key in every if key not in shown]
+        if (
+            txt.splitlines() != printed
+            or {k: float(v) for k, v in (line.split(":") for line in printed)} != shown
+            or "<svg" in page
+            or any(re.search(rf"\b{key}\b", page) for key in hidden)
+        ):
+            raise SystemExit("the scorer's outputs disagree or show more than scores.json")
+        return shown
 
     def _write(self, task: str, sid: str, phase: str, i: int, values: np.ndarray) -> None:
         folder = self.res / task / sid / phase / f"model_{i}"
@@ -196,22 +290,23 @@ class Oracle:
         (folder / "prediction.csv").write_text("".join(f"{float(v)!r}\n" for v in values))
 
 
-def observed(result: score.ScoreResult, k: int, features) -> np.ndarray:
-    """The visible numbers of scenario k, read from the scorer's own output: the scores, and
-    the ROC plot samples that detailed_results.html draws (``roc_plot_points``)."""
-    values = result.per_scenario[k]
-    lin, lin_tpr, log, log_tpr = metrics.roc_plot_points(result.rocs[k])
+def observed(seen: Seen, k: int, features) -> np.ndarray:
+    """The visible numbers of scenario k, read from the scorer's own output: the score keys
+    it showed, and (full output) the ROC plot samples that detailed_results.html draws
+    (``roc_plot_points``)."""
+    prefix = f"scenario{k + 1}_"
     out = []
     for f in features:
         if f.kind == "auc":
-            value = values["AUC"]
+            value = seen.scores[prefix + "AUC"]
         elif f.kind == "mia":
-            value = values["MIA"]
+            value = seen.scores[prefix + "MIA"]
         elif f.scenarios > 1:
-            value = result.scores[score.RANKING_KEY]
+            value = seen.scores[score.RANKING_KEY]
         elif f.cap in metrics.ALPHAS:
-            value = values[f"TPR_FPR_{metrics.alpha_key(f.cap)}"]
+            value = seen.scores[f"{prefix}TPR_FPR_{metrics.alpha_key(f.cap)}"]
         else:
+            lin, lin_tpr, log, log_tpr = metrics.roc_plot_points(seen.result.rocs[k])
             hits = np.flatnonzero(np.r_[lin, log] == f.cap)
             value = float(np.r_[lin_tpr, log_tpr][hits[0]])
         out.append(float(project(np.array([value]), f.decimals)[0]))
@@ -235,7 +330,7 @@ def check_plot_readout(oracle: Oracle, shape: Shape) -> bool:
 
     rng = np.random.default_rng(1)
     sub = [rng.random(2 * shape.m * shape.dev_models) for _ in shape.scenarios]
-    result = oracle.score(sub)
+    result = oracle.score(sub).result
     page = score.output_contents(result)["detailed_results.html"]
     lines = re.findall(r'<polyline[^>]*points="([^"]+)"', page)
     _, lin_tpr, _, _ = metrics.roc_plot_points(result.rocs[0])
@@ -261,7 +356,7 @@ def run_attack(
     view: View, shape: Shape, truth: Truth, root: Path, limit: int, seed: int, candidates: int
 ) -> Outcome:
     started = time.perf_counter()
-    oracle = Oracle(root, shape, truth, view.subset)
+    oracle = Oracle(root, shape, truth, view.subset, disclosure_of(view))
     per_model = 2 * shape.m
     targets = round(view.subset * shape.m) if view.subset else shape.m
     num_neg = targets * shape.dev_models
@@ -397,7 +492,7 @@ def ranking_cost(
                 dev_raw[name][i] = ranking_scores(dev_s, truth.labels, masks)
         for name, decimals, _ in defences:
             dev = dev_raw[name]
-            shown = dev if decimals is None else np.floor(dev * 10.0**decimals + 0.5)
+            shown = project(dev, decimals)
             rows[name][0].append(kendall_tau_b(shown, final))
             rows[name][1].append(kendall_tau_b(shown, strength))
             rows[name][2].append(dev)
@@ -412,7 +507,9 @@ def ranking_cost(
 # --- main --------------------------------------------------------------------------------------
 
 
-def views(quick: bool) -> list[View]:
+def views(mode: str, default: dict) -> list[View]:
+    """``full``: every view; otherwise today's output (before) and the preset's default
+    disclosure (after), and by default also the other two settings at the same decimals."""
     full = [
         View("today: all scores, full precision, detailed page", "all", None, True),
         View("all columns, 4 decimals, detailed page", "all", 4, True),
@@ -428,10 +525,24 @@ def views(quick: bool) -> list[View]:
         View("(b+c) ranking only, 2 decimals, 50% subset", "ranking", 2, False, 0.5),
         View("(b'+c) overall only, 2 decimals, 50% subset", "overall", 2, False, 0.5),
     ]
-    if quick:
-        keep = ("today", "(b) ranking only, 4", "(b') overall", "(b+c) ranking only, 2")
-        return [v for v in full if v.name.startswith(keep)]
-    return full
+    if mode == "full":
+        return full
+    metrics_of = {setting: view for view, setting in VIEW_SCORES.items()}
+    decimals = default["decimals"]
+    settings = [default["scores"]]
+    if mode == "default":
+        settings += [s for s in scorer_disclosure.SCORE_VIEWS if s != default["scores"]]
+    chosen = [full[0]]
+    for setting in settings:
+        name = f"development_scores: {setting}, {decimals} decimals"
+        if setting == default["scores"]:
+            name += " (default)"
+        chosen.append(View(name, metrics_of[setting], decimals, False))
+    return chosen
+
+
+def shown_name(view: View) -> str:
+    return ("[real] " if disclosure_of(view) else "") + view.name
 
 
 def main() -> int:
@@ -446,15 +557,17 @@ def main() -> int:
         default=4096,
         help="joint candidate labelings the attacker tests per scenario",
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="4 views, 100 submissions, small study"
-    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_true", help="all 13 views, full ranking study")
+    size.add_argument("--quick", action="store_true", help="before/after only, 100 submissions")
     parser.add_argument("--only", help="run only the views whose name contains this text")
     parser.add_argument("--jobs", type=int, default=2, help="views attacked in parallel")
     args = parser.parse_args()
+    mode = "full" if args.full else "quick" if args.quick else "default"
     shape = read_shape(Path(args.preset), args.task)
+    default = default_disclosure(Path(args.preset))
     limit = min(args.max_submissions, 100) if args.quick else args.max_submissions
-    chosen = [v for v in views(args.quick) if not args.only or args.only in v.name]
+    chosen = [v for v in views(mode, default) if not args.only or args.only in v.name]
     truth = draw_truth(shape, [0.5], args.seed)
     total = sum(y.size for y in truth.labels)
     print(
@@ -462,6 +575,11 @@ def main() -> int:
         f"{shape.dev_models} dev models x {2 * shape.m} points = {total} dev labels; "
         f"attacker tests up to {args.candidates} candidate labelings per scenario and submission"
     )
+    print(
+        f"preset default: development_scores {default['scores']}, development_decimals "
+        f"{default['decimals']}; [real]: scored by score.py with that disclosure in the manifest"
+    )
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-leak-") as scratch:
         root = Path(scratch)
         probe = Oracle(root / "probe", shape, truth, None)
@@ -487,25 +605,21 @@ def main() -> int:
             for future in futures:
                 outcome = future.result()
                 outcomes.append(outcome)
-                print(f"  ran {outcome.view.name}: {outcome.seconds:.0f} s", flush=True)
+                print(f"  ran {shown_name(outcome.view)}: {outcome.seconds:.0f} s", flush=True)
     print()
     base = outcomes[0].needed
     head = (
-        f"{'view':<48} {'subs to all':>11} {'days':>5} {'@30':>5} {'@100':>5} "
+        f"{'view':<56} {'subs to all':>11} {'days':>5} {'@30':>5} {'@100':>5} "
         f"{'@' + str(limit):>5} {'max':>5} {'x cost':>6} {'bits/sub':>8} {'floor':>5}"
     )
     print(head)
     print("-" * len(head))
     for o in outcomes:
-        needed = str(o.needed) if o.needed else f">{limit}"
-        days = f"{o.needed / SUBMISSIONS_PER_DAY:.1f}" if o.needed else "-"
-        cost = "-"
-        if base:
-            cost = f"{o.needed / base:.1f}" if o.needed else f">{limit / base:.0f}"
-        bits, floor = info_bound(o.view, shape)
         print(
-            f"{o.view.name:<48} {needed:>11} {days:>5} {at(o, 30):>5} {at(o, 100):>5} "
-            f"{at(o, limit):>5} {o.recoverable:>5} {cost:>6} {bits:>8.0f} {floor:>5}"
+            f"{shown_name(o.view):<56} {needed_text(o, limit):>11} {days_text(o):>5} "
+            f"{at(o, 30):>5} {at(o, 100):>5} {at(o, limit):>5} {o.recoverable:>5} "
+            f"{cost_text(o, base, limit):>6} {info_bound(o.view, shape)[0]:>8.0f} "
+            f"{info_bound(o.view, shape)[1]:>5}"
         )
     print(
         "\nsubs to all: submissions until every label the view can reveal is known; @N: labels "
@@ -514,24 +628,53 @@ def main() -> int:
         "most bits one submission can show (all scenarios); floor: submissions any attacker "
         "needs at least to learn everything the dev score depends on."
     )
-    people, reps = (12, 20) if args.quick else (20, 60)
-    defences = [
-        ("no defence", None, None),
-        ("(a) 4 decimals", 4, None),
-        ("(a) 3 decimals", 3, None),
-        ("(a) 2 decimals", 2, None),
-        ("(c) 75% subset", None, 0.75),
-        ("(c) 50% subset", None, 0.5),
-        ("(c) 50% subset, 4 decimals", 4, 0.5),
-        ("(c) 50% subset, 2 decimals", 2, 0.5),
-    ]
-    print(f"\nranking signal ({people} participants, {reps} repetitions; (b) changes nothing):")
+    after = next((o for o in outcomes if o.view.name.endswith("(default)")), None)
+    if after is not None:
+        print(
+            f"\ndefault before/after: every dev label in {needed_text(outcomes[0], limit)} "
+            f"submissions before, {needed_text(after, limit)} after "
+            f"({cost_text(after, base, limit)} x; {at(after, limit)} labels after {limit}, "
+            f"at least {info_bound(after.view, shape)[1]} submissions for any attacker)"
+        )
+    people, reps = (20, 60) if mode == "full" else (12, 20)
+    decimals = default["decimals"]
+    defences = [("no defence", None, None), (f"(a) {decimals} decimals (default)", decimals, None)]
+    if mode == "full":
+        defences = [
+            ("no defence", None, None),
+            ("(a) 4 decimals", 4, None),
+            ("(a) 3 decimals", 3, None),
+            ("(a) 2 decimals", 2, None),
+            ("(c) 75% subset", None, 0.75),
+            ("(c) 50% subset", None, 0.5),
+            ("(c) 50% subset, 4 decimals", 4, 0.5),
+            ("(c) 50% subset, 2 decimals", 2, 0.5),
+        ]
+    print(
+        f"\nranking signal ({people} participants, {reps} repetitions; the dev ranking uses the "
+        "overall score, so which other scores are shown changes nothing):"
+    )
     print(
         f"{'dev leaderboard':<30} {'tau(dev,final)':>15} {'tau(dev,true)':>14} {'std(dev score)':>15}"
     )
     for name, tau_final, tau_true, spread in ranking_cost(shape, defences, people, reps):
         print(f"{name:<30} {tau_final:>15.3f} {tau_true:>14.3f} {spread:>15.4f}")
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
     return 0
+
+
+def needed_text(outcome: Outcome, limit: int) -> str:
+    return str(outcome.needed) if outcome.needed else f">{limit}"
+
+
+def days_text(outcome: Outcome) -> str:
+    return f"{outcome.needed / SUBMISSIONS_PER_DAY:.1f}" if outcome.needed else "-"
+
+
+def cost_text(outcome: Outcome, base: int | None, limit: int) -> str:
+    if not base:
+        return "-"
+    return f"{outcome.needed / base:.1f}" if outcome.needed else f">{limit / base:.0f}"
 
 
 if __name__ == "__main__":

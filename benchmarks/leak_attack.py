@@ -98,10 +98,18 @@ def view_features(
 
 
 def project(values: np.ndarray, decimals: int | None) -> np.ndarray:
-    """What a display with ``decimals`` digits shows, as an exactly comparable number."""
+    """What a display with ``decimals`` digits shows, as an exactly comparable number.
+
+    Python's ``round`` on each value, exactly as the scorer rounds what it writes
+    (scoring_program/scorer_disclosure.py ``disclose``), so that a number the real scorer
+    wrote equals the simulated one (numpy's ``round`` differs on values such as 0.005).
+    """
     if decimals is None:
         return values
-    return np.floor(values * 10.0**decimals + 0.5)
+    flat = [
+        round(value, decimals) for value in np.asarray(values, dtype=np.float64).ravel().tolist()
+    ]
+    return np.array(flat, dtype=np.float64).reshape(np.shape(values))
 
 
 def visible_from_counts(
