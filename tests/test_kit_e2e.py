@@ -61,12 +61,18 @@ def kit_run(request, tiny_export, tmp_path_factory):
     return task, reference / task_id, results, zips, scorer, work
 
 
-def test_scorer_reproduces_the_attack_scores_on_dev(kit_run):
+@pytest.mark.parametrize("phase", ["dev", "final"])
+def test_scorer_reproduces_the_attack_scores_on_dev_and_final(kit_run, phase):
+    """Every score on final; on dev the ones its manifest's disclosure shows, rounded as the
+    scorer rounds them (scoring_program/scorer_disclosure.py)."""
     task, reference, results, zips, scorer, work = kit_run
+    shown = scorer.inputs.load_reference(str(reference / phase), with_solutions=False).disclosure
+    assert (shown is None) == (phase == "final")
     for attack, result in results.items():
-        expected = score_against_reference(result, task, reference / "dev", scorer)
-        out = work / f"dev-scores-{attack}"
-        done = run_scorer("--submission", zips[attack], "--reference", reference / "dev",
+        full = score_against_reference(result, task, reference / phase, scorer)
+        expected = scorer.disclosure.disclose(full, shown)
+        out = work / f"{phase}-scores-{attack}"
+        done = run_scorer("--submission", zips[attack], "--reference", reference / phase,
                           "--output", out, "--no-plots", cwd=work)  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert json.loads((out / "scores.json").read_text()) == expected
