@@ -10,6 +10,8 @@ Local mode, for participants and organizers::
 
 REFERENCE is a reference-data folder or zip (manifest.json plus solutions). Without
 ``--output`` the scores are only printed. ``--no-plots`` skips the inline SVG ROC plots.
+A manifest with a ``disclosure`` (the Development reference) gets only the scores it shows,
+rounded, in every mode and every output (scorer_disclosure.py, docs/layouts.md).
 
 Exit status: 0 scored; 1 submission error; 2 reference data error (organizer); 3 internal
 error; 4 wrong command line. Every error is one readable message on stderr, and no scores
