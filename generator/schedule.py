@@ -123,9 +123,21 @@ def parse_instant(path: Path, where: str, value: Any) -> dt.datetime:
     return moment
 
 
+# Both platforms keep submission limits in a Django PositiveIntegerField (codalab-competitions
+# apps/web/models.py CompetitionPhase.max_submissions; codabench apps/competitions/models.py
+# Phase.max_submissions_per_person), a 32-bit column that refuses more than 2**31 - 1 at
+# upload. Every Development submission also reads a little of the dev labels
+# (benchmarks/bench_leak.py), so the bound is far lower: 100,000 is 270 a day for a year.
+MAX_SUBMISSIONS = 100_000
+
+
 def _positive_int(path: Path, where: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ScheduleError(f"{path}: {where}: expected a positive integer, got {value!r}")
+    if value > MAX_SUBMISSIONS:
+        raise ScheduleError(
+            f"{path}: {where}: {value} is out of range (allowed: 1 to {MAX_SUBMISSIONS:,})"
+        )
     return value
 
 

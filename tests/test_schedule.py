@@ -91,6 +91,10 @@ def test_both_platforms_get_the_same_instants_as_quoted_utc_strings():
         ),
         ({"development": {"max_submissions": 0}}, "expected a positive integer, got 0"),
         (
+            {"development": {"max_submissions": 2**31}},
+            "max_submissions: 2147483648 is out of range (allowed: 1 to 100,000)",
+        ),
+        (
             {"development_scores": "ranking"},
             "competition.development_scores: 'ranking' is not one of overall, scenarios, all",
         ),
