@@ -212,8 +212,9 @@ def test_a_full_disk_during_export_names_the_file_and_says_the_disk_is_full(tmp_
 
 
 def test_version_names_the_generator_and_the_starting_kit():
-    from generator import __version__
     from micokit import __version__ as kit_version
+
+    from generator import __version__
 
     result = run_generator("--version")
     assert result.stdout.strip() == f"python -m generator {__version__} (micokit {kit_version})"
