@@ -445,6 +445,7 @@ def _plan_extraction(
             parts = archive_parts(info.filename)
             written.pop(parts, None)
             written[parts] = info
+    problems += [_METADATA_PROBLEM.format(show("/".join(p))) for p in written if _is_metadata(p)]
     if problems:
         raise error_class(problems)
     unread = _Unread(OrderedDict((n, i) for n, i in last.items() if not _is_folder(i)))
@@ -453,6 +454,23 @@ def _plan_extraction(
         for parts, info in written.items()
     ]
     return entries, unread
+
+
+# CodaLab's worker does more than extract a submission (competitions-v1-compute-worker
+# worker.py ``get_bundle``): a top-level folder holding a file named ``metadata`` replaces the
+# whole submission (``_find_only_folder_with_metadata``), and a top-level ``metadata`` is read
+# as YAML whose string values are fetched as URLs. Either way the predictions beside it may be
+# lost, so a participant's zip must hold no file of that name (the one the platform itself
+# writes into an extracted folder is ignored there, see ``_is_ignored``).
+_METADATA_PROBLEM = (
+    "{}: a file named 'metadata' changes how CodaLab unpacks a submission (it keeps only the "
+    "folder holding it, or fetches what it lists); remove or rename it"
+)
+
+
+def _is_metadata(parts: tuple[str, ...]) -> bool:
+    """At the top or one folder down: where ``get_bundle`` looks (deeper ones are inert)."""
+    return parts[-1] == "metadata" and len(parts) <= 2
 
 
 def _is_folder(info: zipfile.ZipInfo) -> bool:

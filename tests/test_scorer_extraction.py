@@ -69,6 +69,16 @@ def extract_like_the_worker(archive, target):
             if sys.version_info < (3, 12) and overlapping(opened, str(archive)):
                 return "Python 3.13: Overlapped entries"
             opened.extractall(str(target))
+            # CodaLab's get_bundle, after extractall: a 'metadata' file at the top or one folder
+            # down moves that folder up over the rest, or is read for URLs to fetch.
+            for info in opened.infolist():
+                parts = [p for p in info.filename.split("/") if p not in ("", ".", "..")]
+                if (
+                    not info.filename.endswith("/")
+                    and parts[-1:] == ["metadata"]
+                    and len(parts) <= 2
+                ):
+                    return "CodaLab: a metadata file moves folders or fetches URLs"
     except Exception as exc:  # noqa: BLE001 - the worker fails the submission on any of them
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -273,3 +283,23 @@ def test_a_member_overlapping_the_next_fails_on_codabenchs_worker_and_is_refused
     assert outcome.extracted == "Python 3.13: Overlapped entries"
     assert outcome.local == 1 and outcome.agree()
     assert f"{FAILS}: 'notes.txt' overlaps the next member" in outcome.local_err
+
+
+@pytest.mark.parametrize("name", ["metadata", "extra/metadata", "image/metadata"])
+def test_a_metadata_file_where_codalabs_worker_looks_is_refused(case, capsys, name):
+    # worker.py get_bundle: a top-level folder holding 'metadata' replaces the submission, a
+    # top-level 'metadata' is read as YAML and its values fetched as URLs.
+    members = list(case.files().items()) + [(name, b"res: http://example.invalid/x.zip\n")]
+    path = write_members(case.root / "meta.zip", members)
+    outcome = both_modes(case, path, case.root / "run", capsys)
+    assert outcome.local == 1 and outcome.validated is not None and outcome.agree()
+    (line,) = outcome.local_err.strip().splitlines()
+    assert f"'{name}': a file named 'metadata' changes how CodaLab unpacks a submission" in line
+
+
+def test_a_metadata_file_deeper_down_is_just_an_extra_file(case, capsys):
+    members = list(case.files().items()) + [("notes/old/metadata", b"description: x\n")]
+    outcome = both_modes(
+        case, write_members(case.root / "deep.zip", members), case.root / "run", capsys
+    )
+    assert outcome.local == 0 and outcome.platform == 0 and outcome.agree()
