@@ -142,40 +142,43 @@ def _platform_score(
         if platform == "codalab":  # worker.py: open(default_detailed_result_path, 'a').close()
             (run / "output" / DETAILED).touch()
             watched = os.open(run / "output" / DETAILED, os.O_RDONLY)
-        values = {"$program": run / "program", "$input": run / "input", "$output": run / "output"}
-        argv = command.split(" ")
-        for placeholder, path in values.items():
-            argv = [part.replace(placeholder, str(path)) for part in argv]
-        argv[0] = sys.executable if argv[0] in ("python", "python3") else argv[0]
-        try:
-            done = subprocess.run(
-                argv, cwd=run, capture_output=True, text=True, timeout=SCORE_TIMEOUT
-            )
-        except subprocess.TimeoutExpired:
-            if watched is not None:
-                os.close(watched)
-            message = f"the scoring program ran longer than {SCORE_TIMEOUT} s"
-            return Run(124, message, {}, {}, None)
-        scores_txt, scores_json = {}, {}
-        if (run / "output" / "scores.txt").is_file():
-            for line in (run / "output" / "scores.txt").read_text().splitlines():
-                try:
-                    label, value = line.split(":")  # exactly what CodaLab v1.5 does
-                    scores_txt[label] = float(value)
-                except ValueError:
-                    raise ValueError(f"scores.txt line {line!r} is not 'key: number'") from None
-        if (run / "output" / "scores.json").is_file():
-            scores_json = json.loads((run / "output" / "scores.json").read_text())
-        try:
-            detailed = _detailed_verdict(run / "output", platform, watched, done.returncode)
+        try:  # the watched descriptor is closed however the run ends
+            return _run_program(run, command, platform, watched)
         finally:
             if watched is not None:
                 os.close(watched)
-        page_path = run / "output" / DETAILED
-        page = page_path.read_text(errors="replace") if page_path.is_file() else ""
-        return Run(
-            done.returncode, done.stderr, scores_txt, scores_json, detailed, done.stdout, page
-        )
+
+
+def _run_program(run: Path, command: str, platform: str, watched: int | None) -> Run:
+    """Run the scoring program as the platform's worker does in ``run`` and read its output."""
+    values = {
+        "$program": run / "program",
+        "$input": run / "input",
+        "$output": run / "output",
+    }
+    argv = command.split(" ")
+    for placeholder, path in values.items():
+        argv = [part.replace(placeholder, str(path)) for part in argv]
+    argv[0] = sys.executable if argv[0] in ("python", "python3") else argv[0]
+    try:
+        done = subprocess.run(argv, cwd=run, capture_output=True, text=True, timeout=SCORE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        message = f"the scoring program ran longer than {SCORE_TIMEOUT} s"
+        return Run(124, message, {}, {}, None)
+    scores_txt, scores_json = {}, {}
+    if (run / "output" / "scores.txt").is_file():
+        for line in (run / "output" / "scores.txt").read_text().splitlines():
+            try:
+                label, value = line.split(":")  # exactly what CodaLab v1.5 does
+                scores_txt[label] = float(value)
+            except ValueError:
+                raise ValueError(f"scores.txt line {line!r} is not 'key: number'") from None
+    if (run / "output" / "scores.json").is_file():
+        scores_json = json.loads((run / "output" / "scores.json").read_text())
+    detailed = _detailed_verdict(run / "output", platform, watched, done.returncode)
+    page_path = run / "output" / DETAILED
+    page = page_path.read_text(errors="replace") if page_path.is_file() else ""
+    return Run(done.returncode, done.stderr, scores_txt, scores_json, detailed, done.stdout, page)
 
 
 def first_error(stderr: str, limit: int = STDERR_SHOWN) -> str:

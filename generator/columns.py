@@ -31,14 +31,11 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
-import sys
 from functools import lru_cache
-from pathlib import Path
 
-from .disclosure import visible_keys
+from .disclosure import SCORING_DIR, visible_keys
 from .presets import SCORED_PHASES, Preset, TaskSpec
 
-SCORING_DIR = Path(__file__).resolve().parent.parent / "scoring_program"
 # codalab-competitions apps/web/models.py, CompetitionPhase.format_value: numeric_format is the
 # number of decimals, clamped to 1..10.
 CODALAB_MAX_DECIMALS = 10
@@ -52,8 +49,7 @@ METRIC_TITLES = {"MIA": "advantage", "eps_lb": "ε lower bound"}
 @lru_cache(maxsize=1)
 def scorer_module():
     """The scoring program's ``score`` module, imported from its folder (it stays standalone)."""
-    if str(SCORING_DIR) not in sys.path:
-        sys.path.insert(0, str(SCORING_DIR))
+    # generator.disclosure has put SCORING_DIR on sys.path, so the scorer's own imports resolve.
     spec = importlib.util.spec_from_file_location("mico_score", SCORING_DIR / "score.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

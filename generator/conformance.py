@@ -556,7 +556,7 @@ def reference_disclosure_rules(preset: Preset, manifest: dict, where: str) -> li
     (the Final phase ranks and shows every score at full precision)."""
     phase = manifest.get("phase")
     found = manifest.get("disclosure")
-    expected = preset.schedule.development_disclosure.as_manifest() if phase == "dev" else None
+    expected = preset.schedule.manifest_disclosure(phase)
     if found == expected:
         return []
     return [

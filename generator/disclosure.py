@@ -14,16 +14,14 @@ import sys
 from pathlib import Path
 
 SCORING_DIR = Path(__file__).resolve().parent.parent / "scoring_program"
+"""The scoring program's folder, exactly as it is zipped into bundles (one definition)."""
 if str(SCORING_DIR) not in sys.path:
     # Imported by name, as score.py imports it, so that both see one module object.
     sys.path.insert(0, str(SCORING_DIR))
 _scorer = importlib.import_module("scorer_disclosure")
 
 Disclosure = _scorer.Disclosure
-SCORE_VIEWS: tuple[str, ...] = _scorer.SCORE_VIEWS
 DEFAULT_VIEW: str = _scorer.DEFAULT_VIEW
-MIN_DECIMALS: int = _scorer.MIN_DECIMALS
-MAX_DECIMALS: int = _scorer.MAX_DECIMALS
 DEFAULT_DECIMALS: int = _scorer.DEFAULT_DECIMALS
 view_problem = _scorer.view_problem
 decimals_problem = _scorer.decimals_problem
@@ -31,11 +29,9 @@ visible_keys = _scorer.visible_keys
 parse_disclosure = _scorer.parse_disclosure
 
 __all__ = [
+    "SCORING_DIR",
     "DEFAULT_DECIMALS",
     "DEFAULT_VIEW",
-    "MAX_DECIMALS",
-    "MIN_DECIMALS",
-    "SCORE_VIEWS",
     "Disclosure",
     "decimals_problem",
     "parse_disclosure",

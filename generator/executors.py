@@ -365,7 +365,7 @@ def run_tasks(
         run = partial(_execute, context, chunk_size=chunk_size, **options)
         summary = run(todo)
         while summary.claimed:
-            summary.merge(run(_after_claims(context, summary.claimed, summary)))
+            summary.merge(run(_after_claims(context, summary)))
     summary.skipped[:0] = skipped
     if not context.retrain_stale:
         summary.stale.update(stale)
@@ -373,14 +373,14 @@ def run_tasks(
     return summary
 
 
-def _after_claims(
-    context: GenerationContext, claimed: list[ModelTask], summary: RunSummary
-) -> list[ModelTask]:
-    """Wait for the models another run was training; return those it did not finish.
+def _after_claims(context: GenerationContext, summary: RunSummary) -> list[ModelTask]:
+    """Wait for the models another run was training (``summary.claimed``); return those it did
+    not finish.
 
     Those it finished count as already finished; the others (the other run failed, or was
     killed) are ours to train in the next round.
     """
+    claimed = summary.claimed
     store = Path(context.store)
     who = holder(claim_path(claimed[0].path(store)))
     print(

@@ -26,6 +26,7 @@ from .store import (
     ModelTask,
     is_finished,
     read_lines,
+    weights_path,
     write_json,
     write_lines,
 )
@@ -112,8 +113,8 @@ def verify_store(preset: Preset, task: TaskSpec, store: Path) -> None:
     for model in model_tasks(preset, task):
         scenario = task.scenario(model.scenario)
         path = model.path(store)
-        _verify_identity(path, model)
-        _verify_model(path, model.phase, scenario.n, scenario.m, task.disclose_training)
+        metadata = _verify_identity(path, model)
+        _verify_model(path, metadata, model.phase, scenario.n, scenario.m, task.disclose_training)
         # Every model draws its own 256-bit seeds (secrets, or a one-way derivation of the
         # master seed per model), so two models with the same seeds are one model twice.
         seeds = tuple((path / name).read_text(encoding="ascii") for name in SEED_FILES.values())
@@ -125,8 +126,11 @@ def verify_store(preset: Preset, task: TaskSpec, store: Path) -> None:
         seen[seeds] = model
 
 
-def _verify_identity(path: Path, model: ModelTask) -> None:
-    """The folder is a real folder of real files, and its metadata names this very model."""
+def _verify_identity(path: Path, model: ModelTask) -> dict[str, Any]:
+    """The folder is a real folder of real files, and its metadata names this very model.
+
+    Returns that metadata, read once for every check of the model.
+    """
     if path.is_symlink():
         target = os.readlink(path)
         raise ExportError(f"{path}: a symbolic link to {target}, not a model folder; {REGENERATE}")
@@ -147,9 +151,12 @@ def _verify_identity(path: Path, model: ModelTask) -> None:
                 f"{path / 'metadata.json'}: says {key} {metadata.get(key)!r}, but the folder is "
                 f"{key} {value!r} (a model moved or copied from elsewhere); {REGENERATE}"
             )
+    return metadata
 
 
-def _verify_model(path: Path, phase: str, n: int, m: int, disclose_training: bool) -> None:
+def _verify_model(
+    path: Path, metadata: dict[str, Any], phase: str, n: int, m: int, disclose_training: bool
+) -> None:
     needed = {"metadata.json", "solution.csv", "challenge_indices.csv", *PUBLIC_FILES[phase]}
     needed |= set(SEED_FILES.values())
     if disclose_training:
@@ -157,7 +164,6 @@ def _verify_model(path: Path, phase: str, n: int, m: int, disclose_training: boo
     for name in sorted(needed):
         if not (path / name).is_file():
             raise ExportError(f"{path / name}: missing; {REGENERATE}")
-    metadata = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
     trained = (metadata.get("n"), metadata.get("m"))
     if trained != (n, m):
         raise ExportError(
@@ -188,9 +194,7 @@ def _is_indices(values: np.ndarray, m: int) -> bool:
 def _verify_weights(path: Path) -> None:
     from safetensors import SafetensorError, safe_open
 
-    weights = path / WEIGHTS_FILE
-    if (path / WEIGHTS_DIR).is_dir():
-        weights = path / WEIGHTS_DIR / "model.safetensors"
+    weights = weights_path(path)
     try:
         with safe_open(str(weights), framework="pt") as handle:
             handle.keys()
@@ -343,8 +347,9 @@ def reference_manifest(preset: Preset, task: TaskSpec, phase: str) -> dict[str, 
             for scenario in task.scenarios
         ],
     }
-    if phase == "dev":
-        manifest["disclosure"] = preset.schedule.development_disclosure.as_manifest()
+    disclosure = preset.schedule.manifest_disclosure(phase)
+    if disclosure is not None:
+        manifest["disclosure"] = disclosure
     return manifest
 
 

@@ -83,6 +83,11 @@ class Schedule:
     # What a Development submission shows; the Final phase always shows every score.
     development_disclosure: Disclosure = Disclosure()
 
+    def manifest_disclosure(self, phase: str) -> dict | None:
+        """The reference manifest's ``disclosure`` for ``phase``: the Development view for dev,
+        none for final (the Final phase ranks and shows every score at full precision)."""
+        return self.development_disclosure.as_manifest() if phase == "dev" else None
+
 
 class ScheduleError(ValueError):
     """The competition section of a preset is malformed; the message names file and key."""
@@ -154,7 +159,7 @@ def _section(path: Path, where: str, raw: Any, allowed: set[str]) -> dict[str, A
     return raw
 
 
-def parse_disclosure(raw: dict[str, Any], path: Path) -> Disclosure:
+def _development_disclosure(raw: dict[str, Any], path: Path) -> Disclosure:
     """``competition.development_scores`` and ``development_decimals`` as the dev disclosure."""
     view = raw.get("development_scores", DEFAULTS["development_scores"])
     problem = view_problem(view)
@@ -177,7 +182,7 @@ def parse_schedule(raw: Any, path: Path) -> Schedule:
             f"{path}: competition.counted_submission: {counted!r} is not one of "
             f"{', '.join(COUNTED_SUBMISSIONS)}"
         )
-    disclosure = parse_disclosure(raw, path)
+    disclosure = _development_disclosure(raw, path)
     phases = {}
     for name, allowed in _PHASE_KEYS.items():
         given = _section(path, f"competition.{name}", raw.get(name), allowed)

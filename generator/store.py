@@ -294,11 +294,17 @@ MODEL_FILES = ("challenge_indices.csv", "training_indices.csv", "solution.csv")
 MODEL_FILES += (*SEED_FILES.values(), "private.json", "metadata.json")
 
 
+def weights_path(directory: Path) -> Path:
+    """The safetensors file of the model folder ``directory``: in ``model/`` for RoBERTa
+    (save_pretrained), else ``model.safetensors`` itself."""
+    if (directory / WEIGHTS_DIR).is_dir():
+        return directory / WEIGHTS_DIR / WEIGHTS_FILE
+    return directory / WEIGHTS_FILE
+
+
 def _check_complete(tmp: Path) -> None:
     """Refuse to rename an incomplete folder into place (a bug or a damaged disk, never a race)."""
-    weights = tmp / WEIGHTS_DIR / "model.safetensors"
-    if not weights.is_file():
-        weights = tmp / WEIGHTS_FILE
+    weights = weights_path(tmp)
     missing = [name for name in MODEL_FILES if not (tmp / name).is_file()]
     if not weights.is_file():
         missing.insert(0, weights.name)

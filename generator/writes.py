@@ -43,15 +43,26 @@ def writing(path: Path) -> Iterator[None]:
         raise OSError(code, strerror or str(error), str(path)) from error
 
 
-def write_text_atomic(path: Path, text: str, encoding: str = "utf-8") -> Path:
-    """Write ``path`` under a temporary name and rename it into place: readers (and a run killed
-    halfway) see the old file or the new one, never half of one; errors name ``path``."""
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write, renamed over ``path`` when the block ends.
+
+    Readers, and a run killed halfway, see the old file or the new one, never half of one (the
+    ``.tmp-`` name is what a kill leaves behind: see ``bundle.clear_outputs``); an error
+    removes the temporary file and names ``path``.
+    """
     tmp = path.parent / f".tmp-{path.name}-{secrets.token_hex(4)}"
     try:
         with writing(path):
-            tmp.write_text(text, encoding=encoding)
+            yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``path`` atomically (:func:`replacing`)."""
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding=encoding)
     return path

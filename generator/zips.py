@@ -8,13 +8,11 @@ level, so that `SHA256SUMS` only changes when content does. Junk that desktop to
 from __future__ import annotations
 
 import io
-import os
-import secrets
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from .writes import writing
+from .writes import replacing
 
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 JUNK = (".DS_Store", "__MACOSX", "__pycache__")
@@ -52,14 +50,8 @@ def _write_entries(fileobj, entries: Iterable[tuple[str, bytes | Path]]) -> None
 def write_zip(target: Path, entries: Iterable[tuple[str, bytes | Path]]) -> Path:
     """Write ``target`` from (name, bytes or file path) pairs; atomic, deterministic."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{target.name}-{secrets.token_hex(4)}"
-    try:
-        with writing(target), open(tmp, "wb") as handle:
-            _write_entries(handle, entries)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replacing(target) as tmp, open(tmp, "wb") as handle:
+        _write_entries(handle, entries)
     return target
 
 

@@ -15,7 +15,8 @@ The reference manifest of a restricted phase carries ``"disclosure": {"scores": 
 output. This module is the single definition of the views and their limits: the generator
 imports it from this folder (generator/disclosure.py) to validate the preset and to write the
 manifest, and score.py sends scores.txt, scores.json, its printed scores and the detailed page
-through :func:`disclose` and :func:`restricted_html`. Python 3.7 syntax, standard library only.
+through :func:`disclose` and :func:`restricted_html`. Python 3.7 syntax; it needs only the
+scorer's own ``scorer_metrics``.
 """
 
 from __future__ import annotations

@@ -568,7 +568,7 @@ def _overlap_problems(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) 
                         "(Python 3.12+ refuses that as a possible zip bomb)"
                     )
     except (OSError, TypeError):
-        return problems
+        pass  # unreadable headers: zipfile's own reading reports them
     return problems
 
 

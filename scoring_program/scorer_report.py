@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import scorer_metrics as metrics
-from scorer_disclosure import RANKING_KEY
+from scorer_disclosure import RANKING_KEY, RANKING_METRIC
 from scorer_inputs import Reference
 
 DETAILED_RESULTS = "detailed_results.html"
@@ -37,7 +37,7 @@ def score_keys(num_scenarios: int) -> list[str]:
 
 def build_scores(per_scenario: Sequence[dict[str, float]]) -> dict[str, float]:
     """Flat scores in ``score_keys`` order; the ranking is the mean TPR@0.1 over scenarios."""
-    ranking_name = f"TPR_FPR_{metrics.alpha_key(metrics.RANKING_ALPHA)}"
+    ranking_name = RANKING_METRIC
     values: dict[str, float] = {}
     for k, scenario_metrics in enumerate(per_scenario, 1):
         for name, value in scenario_metrics.items():
@@ -338,7 +338,7 @@ def _plots(
     """One inline SVG per scenario, or a note saying that plots were turned off."""
     if not enabled:
         return "<p>Plots were turned off for this run.</p>"
-    marked_key = f"TPR_FPR_{metrics.alpha_key(metrics.RANKING_ALPHA)}"
+    marked_key = RANKING_METRIC
     parts: list[str] = []
     for k, scenario in enumerate(reference.scenarios, 1):
         title = f"scenario {k}: {scenario.label} ({scenario.id})"
