@@ -12,6 +12,9 @@ EXECUTOR ?=
 WORKERS ?=
 DEVICE ?=
 QUIET ?=
+# Where to take PyTorch from before requirements.txt: on Linux, PyPI's torch is a CUDA build of
+# several GB; TORCH_INDEX=https://download.pytorch.org/whl/cpu takes the CPU build instead.
+TORCH_INDEX ?=
 
 DATA_ARG     := $(if $(DATA),--data-dir $(DATA))
 EXECUTOR_ARG := $(if $(EXECUTOR),--executor $(EXECUTOR))
@@ -47,10 +50,12 @@ help:
 	@echo 'make generate | export | status    one step of bundle on its own'
 	@echo 'make lint | format | clean         ruff; remove store/, bundles/, build/, reference_data/'
 	@echo 'variables: PRESET=$(PRESET) STORE=$(STORE) BUNDLES=$(BUNDLES) DATA= EXECUTOR= WORKERS= DEVICE= QUIET=1'
+	@echo '           TORCH_INDEX=https://download.pytorch.org/whl/cpu (CPU PyTorch on a machine without a GPU)'
 	@echo '           PYTHON37=/path/to/python3.7 (or PYTHON37= to skip the Python 3.7 run)'
 
 $(STAMP): requirements.txt starting_kit/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install -q --disable-pip-version-check --index-url '$(TORCH_INDEX)' "$$(grep '^torch==' requirements.txt)")
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e ./starting_kit
 	touch $(STAMP)

@@ -28,6 +28,18 @@ def run_generator(*args: str, env_extra: dict[str, str] | None = None, check: bo
     return result
 
 
+def pytest_collection_finish(session) -> None:
+    """Start building the starting kit's venvs at once when their test is selected.
+
+    Building the newest-Python venv downloads about 3 GB (tests/kit_envs.py); begun here, it
+    runs while the rest of the suite does instead of after it.
+    """
+    if any(item.nodeid.startswith("tests/test_kit_matrix.py") for item in session.items):
+        from tests.kit_envs import start_builds
+
+        start_builds()
+
+
 @pytest.fixture(scope="session")
 def tiny_preset():
     return load_preset(TINY_PRESET)
