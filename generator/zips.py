@@ -2,7 +2,8 @@
 
 Entries are sorted, stamped 1980-01-01, given fixed permissions and compressed with a fixed
 level, so that `SHA256SUMS` only changes when content does. Junk that desktop tools add
-(`__MACOSX/`, `.DS_Store`, `._*`) never gets in.
+(`__MACOSX/`, `.DS_Store`, `._*`, Jupyter's `.ipynb_checkpoints/` beside the kit's notebooks)
+never gets in.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from .writes import replacing
 
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
-JUNK = (".DS_Store", "__MACOSX", "__pycache__")
+JUNK = (".DS_Store", "__MACOSX", "__pycache__", ".ipynb_checkpoints")
 
 
 def is_junk(relative: str) -> bool:

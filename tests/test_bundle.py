@@ -292,3 +292,14 @@ def test_checksums_list_only_the_bundles_this_run_wrote(tiny_preset, tiny_export
     sums = "".join(path.read_text() for path in write_checksums(tmp_path, written))
     assert sorted(line.split("  ")[1] for line in sums.splitlines()) == expected
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_archived_trees_leave_out_desktop_and_jupyter_leftovers(tmp_path):
+    from generator.zips import tree_entries
+
+    kept = ["kit.py", "notebooks/image.ipynb"]
+    left_out = ["notebooks/.ipynb_checkpoints/image.ipynb", "__MACOSX/kit.py", "._kit.py"]
+    for name in [*kept, *left_out, ".DS_Store", "__pycache__/kit.pyc"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert [name for name, _ in tree_entries(tmp_path)] == kept
