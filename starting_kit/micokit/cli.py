@@ -3,7 +3,7 @@
     micokit info        --data DATA [--task T]
     micokit attack lira --data DATA [--task T] --out submission.zip
     micokit validate    submission.zip --data DATA [--task T]
-    micokit score-train train.zip --data DATA [--task T]
+    micokit score-train train.zip --data DATA [--task T] [--html results.html]
 
 Also ``python -m micokit ...``.
 
@@ -17,11 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
+import shutil
 import sys
+import time
 import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from . import __version__
 from .errors import MicokitError, OptionError, SubmissionInvalid
@@ -31,8 +36,117 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 LIRA_ONLY = (("online", "--online"), ("variance", "--variance"), ("no_shrink", "--no-shrink"))
-TABLE_METRICS = (("TPR_FPR_1000", "TPR@0.1"), ("TPR_FPR_100", "TPR@0.01"),
-                 ("TPR_FPR_10", "TPR@0.001"), ("AUC", "AUC"))  # fmt: skip
+TABLE_METRICS = (
+    ("TPR_FPR_1000", "TPR@0.1"),
+    ("TPR_FPR_100", "TPR@0.01"),
+    ("TPR_FPR_10", "TPR@0.001"),
+    ("AUC", "AUC"),
+)
+PROGRESS_INTERVAL = 10.0  # seconds between two plain progress lines when stderr is not a TTY
+
+
+def plain(text: str | None) -> str:
+    """Docstring text for --help, without its reStructuredText markup.
+
+    Roles (:func:`run_attacks`, :class:`~micokit.loading.Task`) keep only their target, and
+    literals in double backticks or interpreted text in single ones keep only their text.
+    """
+    text = re.sub(r":[\w.:-]+:`~?([^`]*)`", r"\1", text or "")  # :func:`x`, :class:`~a.B`
+    text = re.sub(r"``(.*?)``", r"\1", text, flags=re.S)
+    return re.sub(r"`([^`]*)`_?", r"\1", text)
+
+
+def _paragraphs(text: str | None) -> list[str]:
+    return [" ".join(p.split()) for p in plain(text).strip().split("\n\n") if p.strip()]
+
+
+def _duration(seconds: float) -> str:
+    """m:ss, or h:mm:ss from an hour on."""
+    total = max(0, int(round(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class Progress:
+    """The ``progress(message)`` callback given to ``run_attacks``: elapsed time and an ETA.
+
+    ``run_attacks`` calls it before each model loads, with ``"<scenario>: model i/n (...)"``;
+    the ETA of the scenario comes from its rate so far (i - 1 models done). On a terminal one
+    status line is redrawn in place with a carriage return; otherwise (a log file, a pipe)
+    plain lines are written, at most one per ``interval`` seconds plus the last model of each
+    scenario, so that a log stays readable. Other messages are shown as they are, with the
+    time elapsed since the start.
+    """
+
+    PATTERN = re.compile(r"(?P<scenario>.+?): model (?P<i>\d+)/(?P<n>\d+)\b")
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        scenarios: Sequence[str] = (),
+        tty: bool | None = None,
+        interval: float = PROGRESS_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = _isatty(self.stream) if tty is None else tty
+        self.scenarios = list(scenarios)
+        self.interval = interval
+        self.clock = clock
+        self.started = clock()
+        self.scenario: str | None = None
+        self.scenario_started = self.started
+        self.printed_at = -math.inf
+        self.drawn = 0  # characters of the status line now on the terminal
+
+    def status(self, message: str, now: float) -> tuple[str, bool]:
+        """The status text for ``message`` and whether it is the last model of its scenario."""
+        match = self.PATTERN.match(message)
+        if not match:
+            return f"{message}  {_duration(now - self.started)} elapsed", False
+        scenario, i, n = match["scenario"], int(match["i"]), int(match["n"])
+        if scenario != self.scenario:
+            self.scenario, self.scenario_started = scenario, now
+        elapsed = now - self.scenario_started
+        done = i - 1
+        text = f"{message}  {_duration(elapsed)} elapsed"
+        if done > 0 and elapsed > 0:
+            text += f", ETA {_duration(elapsed / done * (n - done))}"
+        if scenario in self.scenarios and len(self.scenarios) > 1:
+            text = f"[{self.scenarios.index(scenario) + 1}/{len(self.scenarios)}] {text}"
+        return text, i >= n
+
+    def __call__(self, message: str) -> None:
+        now = self.clock()
+        text, last = self.status(str(message), now)
+        if self.tty:
+            self._draw(f"  {text}")
+        elif last or now - self.printed_at >= self.interval:
+            print(f"  {text}", file=self.stream, flush=True)
+            self.printed_at = now
+
+    def _draw(self, text: str) -> None:
+        width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)  # a wrap breaks \r
+        text = text[:width]
+        self.stream.write("\r" + text + " " * max(0, self.drawn - len(text)))
+        self.stream.flush()
+        self.drawn = len(text)
+
+    def close(self) -> None:
+        """Clear the terminal's status line, so that what follows starts on a clean line."""
+        if self.tty and self.drawn:
+            self.stream.write("\r" + " " * self.drawn + "\r")
+            self.stream.flush()
+            self.drawn = 0
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def _datasets(values: list[str] | None) -> dict[str, str] | str | None:
@@ -65,8 +179,10 @@ def _open(args: argparse.Namespace):
         paths = {task.dataset_names[0]: paths}
     for name, path in (paths or {}).items():
         if name not in task.dataset_names:
-            raise OptionError(f"--dataset {name}={path}: task {task.id!r} has no dataset "
-                              f"{name!r} (its datasets: {names})")  # fmt: skip
+            raise OptionError(
+                f"--dataset {name}={path}: task {task.id!r} has no dataset {name!r} "
+                f"(its datasets: {names})"
+            )
         if not Path(path).expanduser().exists():
             raise OptionError(f"--dataset {name}={path}: no such file or directory")
     return open_task(args.data, args.task, paths) if paths else task
@@ -147,17 +263,25 @@ def _table(
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """List the task's scenarios in leaderboard order (``scenario<k>``): ε, dataset,
+    architecture, challenge points per model and models per phase."""
     task = _open(args)
     print(f"task {task.id}: {task.title}  ({task.root})")
     for s in task.scenarios:
         eps = "inf" if s.epsilon is None else f"{s.epsilon:g}"
         counts = ", ".join(f"{phase} {len(names)}" for phase, names in s.models.items())
-        print(f"  {s.position}. {s.id:<14} eps={eps:<5} dataset={s.dataset:<10} "
-              f"arch={s.architecture.get('arch')} 2m={2 * s.m}  models: {counts}")  # fmt: skip
+        print(
+            f"  {s.position}. {s.id:<14} eps={eps:<5} dataset={s.dataset:<10} "
+            f"arch={s.architecture.get('arch')} 2m={2 * s.m}  models: {counts}"
+        )
     return 0
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
+    """Run a baseline attack (``loss``, or offline/online LiRA with the train models as
+    shadows) on every scenario, print its held-out scores on the train models, and write
+    ``--out`` with predictions for every dev and final model, checked with the scorer's own
+    validation. Progress (elapsed time, ETA per scenario) goes to stderr unless ``--quiet``."""
     from .attacks import run_attack, score_against_reference
     from .loading import pick_device
     from .submission import pack, validate
@@ -170,19 +294,22 @@ def cmd_attack(args: argparse.Namespace) -> int:
         raise OptionError(f"--reference {args.reference}: no manifest.json there")
     task = _open(args)
     scorer = _scorer(args, task)
-    quiet = args.quiet or not sys.stderr.isatty()  # a \r progress line only on a terminal
-
-    def progress(message: str) -> None:
-        if not quiet:
-            print(f"\r  {message:<60}", end="", file=sys.stderr, flush=True)
-
-    result = run_attack(
-        task, args.attack, online=args.online, variance=args.variance or "auto",
-        shrink=not args.no_shrink, device=device, batch_size=args.batch_size, scorer=scorer,
-        progress=progress,
-    )  # fmt: skip
-    if not quiet:
-        print("\r" + " " * 64 + "\r", end="", file=sys.stderr)
+    progress = None if args.quiet else Progress(scenarios=[s.id for s in task.scenarios])
+    try:
+        result = run_attack(
+            task,
+            args.attack,
+            online=args.online,
+            variance=args.variance or "auto",
+            shrink=not args.no_shrink,
+            device=device,
+            batch_size=args.batch_size,
+            scorer=scorer,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
     name = args.attack + (" (online)" if args.online else "")
     ranking = (scorer.RANKING_KEY, result.train_scores[scorer.RANKING_KEY])
     print(
@@ -216,6 +343,8 @@ def _count(path: Path) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a submission zip with the scoring program's own validation, against the task's
+    public manifest: the messages are the ones the platform would show."""
     from .submission import validate
 
     task = _open(args)
@@ -227,14 +356,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_score_train(args: argparse.Namespace) -> int:
+    """Score the train-model predictions of a zip (``micokit attack --train-out``, or
+    ``pack(..., phases=["train"])``) with the real scorer against the published train
+    solutions. ``--html`` writes the detailed results page the platform shows (metric table,
+    ROC curves) for them."""
     from .submission import score_train
 
-    _outputs(args, ("--json",))
+    _outputs(args, ("--json", "--html"))
     task = _open(args)
     scorer = _scorer(args, task)
-    scores = score_train(args.submission, task, scorer)
-    metrics = {s.id: {key: scores[f"scenario{s.position}_{key}"] for key, _ in TABLE_METRICS}
-               for s in task.scenarios}  # fmt: skip
+    scores = score_train(args.submission, task, scorer, html=args.html)
+    metrics = {
+        s.id: {key: scores[f"scenario{s.position}_{key}"] for key, _ in TABLE_METRICS}
+        for s in task.scenarios
+    }
     ranking = (scorer.RANKING_KEY, scores[scorer.RANKING_KEY])
     print(
         _table(
@@ -246,14 +381,20 @@ def cmd_score_train(args: argparse.Namespace) -> int:
     )
     if args.json:
         Path(args.json).write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    if args.html:
+        print(f"wrote {args.html} (detailed results on the train models, as the platform shows)")
     return 0
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="unzipped data folder (holds <task>/)")
     parser.add_argument("--task", help="task id (optional when the folder holds one task)")
-    parser.add_argument("--dataset", action="append", metavar="[NAME=]PATH",
-                        help="your copy of a dataset not shipped in the archive")  # fmt: skip
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="your copy of a dataset not shipped in the archive",
+    )
     parser.add_argument("--scorer", help="scoring_program folder (default: found beside the task)")
 
 
@@ -268,40 +409,66 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _command(sub, name: str, func: Callable[[argparse.Namespace], int], summary: str):
+    """A subcommand whose --help description is its function's docstring, in plain text."""
+    parser = sub.add_parser(name, help=summary, description="\n\n".join(_paragraphs(func.__doc__)))
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="micokit", description=__doc__.split("\n")[0])
+    head, *rest = _paragraphs(__doc__)
+    epilog = next((p for p in rest if p.startswith("Exit status")), None)
+    parser = OneLineParser(prog="micokit", description=head, epilog=epilog)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    info = sub.add_parser("info", help="list the task's scenarios and models")
+    info = _command(sub, "info", cmd_info, "list the task's scenarios and models")
     _common(info)
-    info.set_defaults(func=cmd_info)
-    attack = sub.add_parser("attack", help="run a baseline attack and write a submission zip")
+    attack = _command(sub, "attack", cmd_attack, "run a baseline attack and write a submission zip")
     attack.add_argument("attack", choices=("loss", "lira"))
     _common(attack)
     attack.add_argument("--out", required=True, help="submission zip to write")
     attack.add_argument("--online", action="store_true", help="LiRA: use in and out shadows")
-    attack.add_argument("--variance", choices=("auto", "global", "per_point"),
-                        help="LiRA: variance estimate (default auto)")  # fmt: skip
+    attack.add_argument(
+        "--variance",
+        choices=("auto", "global", "per_point"),
+        help="LiRA: variance estimate (default auto)",
+    )
     attack.add_argument(
         "--no-shrink", action="store_true", help="LiRA: raw per-point means (no empirical Bayes)"
     )
     attack.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    attack.add_argument("--batch-size", type=positive_int, default=512,
-                        help="points per forward pass (default 512)")  # fmt: skip
+    attack.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=512,
+        help="points per forward pass (default 512)",
+    )
     attack.add_argument("--train-out", help="also write held-out train predictions to this zip")
     attack.add_argument("--reference", help="organizers: score against this reference folder")
     attack.add_argument("--json", help="write the computed scores to this JSON file")
-    attack.add_argument("--quiet", action="store_true", help="no progress line")
-    attack.set_defaults(func=cmd_attack)
-    check = sub.add_parser("validate", help="check a submission zip with the scorer's validation")
+    attack.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress on stderr (by default: elapsed time and ETA per scenario, redrawn "
+        "in place on a terminal, a plain line at most every 10 s otherwise)",
+    )
+    check = _command(
+        sub, "validate", cmd_validate, "check a submission zip with the scorer's validation"
+    )
     check.add_argument("submission")
     _common(check)
-    check.set_defaults(func=cmd_validate)
-    train = sub.add_parser("score-train", help="score train predictions with the real scorer")
+    train = _command(
+        sub, "score-train", cmd_score_train, "score train predictions with the real scorer"
+    )
     train.add_argument("submission")
     _common(train)
     train.add_argument("--json", help="write the scores to this JSON file")
-    train.set_defaults(func=cmd_score_train)
+    train.add_argument(
+        "--html",
+        metavar="PATH",
+        help="write the scorer's detailed results page (metric table, ROC curves) to PATH",
+    )
     return parser
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError, ScorerNotFound, SubmissionInvalid
+from .errors import DataError, MicokitError, ScorerNotFound, SubmissionInvalid
 from .loading import Task
 
 PREDICTION_FILE = "prediction.csv"
@@ -101,19 +101,101 @@ def format_scores(scores: Iterable[float]) -> bytes:
     return "".join(f"{float(v)!r}\n" for v in scores).encode("ascii")
 
 
+class PredictionError(MicokitError):
+    """Predictions handed to :func:`pack` do not fit the task (a key, a count or a value)."""
+
+
+def _names(values: Iterable[str]) -> str:
+    return ", ".join(map(str, values)) or "none"
+
+
+def _in_order(phases: Iterable[str]) -> list[str]:
+    """Phases as a reader expects them: train, dev, final, then any other in its order."""
+    order = ("train", *SUBMITTED_PHASES)
+    phases = list(dict.fromkeys(phases))
+    return [p for p in order if p in phases] + [p for p in phases if p not in order]
+
+
 def check_scores(scores: Any, count: int | None, where: str) -> np.ndarray:
-    """Finite numbers in [0, 1], one per challenge point; ValueError names the model."""
-    values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    """Finite numbers in [0, 1], one per challenge point; PredictionError names the model.
+
+    Values in messages are plain Python numbers (``1.5``, ``nan``), not numpy reprs.
+    """
+    try:
+        values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as error:
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise PredictionError(
+            f"{where}: the scores are not numbers ({type(scores).__name__}: {detail})"
+        ) from None
     if count is not None and values.size != count:
-        raise ValueError(
+        raise PredictionError(
             f"{where}: {values.size} scores, expected {count} (one per challenge point)"
         )
     bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > 1))
     if bad.size:
-        raise ValueError(
-            f"{where}: score #{bad[0] + 1} is {values[bad[0]]!r}; scores must be finite and in [0, 1]"
+        first = int(bad[0])
+        raise PredictionError(
+            f"{where}: score #{first + 1} is {float(values[first])!r}; "
+            "scores must be finite and in [0, 1]"
         )
     return values
+
+
+def _mapping(value: Any, where: str, of: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise PredictionError(f"{where}: expected a dict of {of}, not {type(value).__name__}")
+    return value
+
+
+def check_predictions(task: Task, predictions: Any, phases: Iterable[str]) -> None:
+    """Every key of ``predictions`` names a scenario, phase and model of the task.
+
+    A misspelled or unknown key is named with the expected ones (and the missing ones), not
+    reported later as missing predictions; a phase that no scenario of the task has (``test``)
+    is an error, not ignored. Phases of the task that are not packed (``train`` in a dev/final
+    zip) may be given and are ignored.
+    """
+    phases = list(phases)
+    known_phases = _in_order(p for s in task.scenarios for p in s.models)
+    unknown = [p for p in phases if p not in known_phases]
+    if unknown or not phases:
+        what = f"unknown phase {_names(map(repr, unknown))}" if unknown else "none given"
+        raise PredictionError(f"phases: {what}; task {task.id!r} has phases {_names(known_phases)}")
+    predictions = _mapping(predictions, "predictions", "scenario ids")
+    expected = [s.id for s in task.scenarios]
+    extra = [key for key in predictions if key not in expected]
+    missing = [key for key in expected if key not in predictions]
+    if extra or missing:
+        what = f"unknown scenario {_names(map(repr, extra))}; " if extra else ""
+        raise PredictionError(
+            f"predictions: {what}task {task.id!r} has scenarios {_names(expected)} "
+            f"(missing: {_names(missing)})"
+        )
+    for scenario in task.scenarios:
+        where = f"predictions[{scenario.id!r}]"
+        tree = _mapping(predictions[scenario.id], where, "phases")
+        for phase in tree:
+            if phase not in scenario.models:
+                raise PredictionError(
+                    f"{where}: unknown phase {phase!r}; scenario {scenario.id!r} has phases "
+                    f"{_names(_in_order(scenario.models))}"
+                )
+        for phase in phases:
+            names = scenario.models.get(phase, ())
+            if names and phase not in tree:
+                raise PredictionError(
+                    f"{where}: no {phase!r} predictions (phases given: {_names(tree)}; "
+                    f"packing {_names(phases)})"
+                )
+            given = _mapping(tree.get(phase, {}), f"{where}[{phase!r}]", "model names")
+            extra = [name for name in given if name not in names]
+            if extra:
+                missing = [name for name in names if name not in given]
+                raise PredictionError(
+                    f"{where}[{phase!r}]: unknown model {_names(map(repr, extra))}; "
+                    f"{phase} models are {_names(names)} (missing: {_names(missing)})"
+                )
 
 
 def pack(
@@ -126,7 +208,11 @@ def pack(
 
     Byte-for-byte deterministic: entries sorted, fixed timestamps and permissions. Every model
     the manifest lists must have one score per challenge point. Written atomically.
+    Unknown scenario, phase or model keys are refused (:func:`check_predictions`), as are
+    scores that the scorer would refuse; nothing is written then.
     """
+    phases = list(phases)
+    check_predictions(task, predictions, phases)
     entries: dict[str, bytes] = {}
     for scenario in task.scenarios:
         for phase in phases:
@@ -135,7 +221,7 @@ def pack(
             for name in names:
                 where = f"{scenario.id}/{phase}/{name}"
                 if name not in given:
-                    raise ValueError(f"{where}: no predictions given")
+                    raise PredictionError(f"{where}: no predictions given")
                 values = check_scores(given[name], 2 * scenario.m, where)
                 entries[f"{task.id}/{where}/{PREDICTION_FILE}"] = format_scores(values)
     return write_zip(Path(out), entries)
@@ -176,8 +262,9 @@ def read_zip(path: str | Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
 # ----------------------------------------------------------------------------- references
 
 
-def reference_manifest(task: Task, phases: Iterable[str] = SUBMITTED_PHASES,
-                       scored: str | None = None) -> dict[str, Any]:  # fmt: skip
+def reference_manifest(
+    task: Task, phases: Iterable[str] = SUBMITTED_PHASES, scored: str | None = None
+) -> dict[str, Any]:
     """A reference manifest built from the public one: every model of ``phases`` and its count."""
     phases = list(phases)
     return {
@@ -191,7 +278,7 @@ def reference_manifest(task: Task, phases: Iterable[str] = SUBMITTED_PHASES,
                 "epsilon": s.epsilon,
                 "delta": s.delta,
                 "models": {p: {name: 2 * s.m for name in s.models.get(p, ())} for p in phases},
-            }  # fmt: skip
+            }
             for s in task.scenarios
         ],
     }
@@ -254,12 +341,18 @@ def public_manifest_error(task: Task, error: Any) -> DataError:
 
 
 def score_train(
-    submission: str | Path, task: Task, scorer: ModuleType | None = None
+    submission: str | Path,
+    task: Task,
+    scorer: ModuleType | None = None,
+    html: str | Path | None = None,
 ) -> dict[str, float]:
     """Score the ``train`` predictions of a zip with the real scorer against train solutions.
 
     The zip must hold ``<scenario>/train/model_<i>/prediction.csv`` for every train model
-    (e.g. written with ``pack(task, predictions, out, phases=["train"])``).
+    (e.g. written with ``pack(task, predictions, out, phases=["train"])``). With ``html``, the
+    scorer's own detailed results page (``detailed_results.html`` on the platform: metric
+    table, ROC curves) is written there, built by the same call ``score.py`` makes. Only the
+    published train solutions are involved; no dev or final ground truth exists on this side.
     """
     scorer = scorer or load_scorer(data_root=task.root.parent)
     with tempfile.TemporaryDirectory(prefix="micokit-") as tmp:
@@ -270,4 +363,30 @@ def score_train(
             raise public_manifest_error(task, error) from None
         except scorer.ScoringError as error:
             raise SubmissionInvalid(error.render()) from None
+    if html is not None:
+        write_text(Path(html), detailed_results(scorer, result))
     return {key: float(value) for key, value in result.scores.items()}
+
+
+def detailed_results(scorer: ModuleType, result: Any) -> str:
+    """The detailed results page of a scored submission, as ``score.py`` writes it."""
+    contents = getattr(scorer, "output_contents", None)
+    if contents is None:
+        raise ScorerNotFound(
+            f"{scorer.__file__}: this scoring program cannot write detailed results "
+            "(it has no output_contents); use the one shipped with the data"
+        )
+    return contents(result, plots=True)["detailed_results.html"]
+
+
+def write_text(target: Path, text: str) -> Path:
+    """Write a text file atomically (a temporary file beside it, then renamed)."""
+    target = target.expanduser()
+    tmp = target.parent / f".tmp-{target.name}-{secrets.token_hex(4)}"
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
