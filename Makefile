@@ -12,6 +12,7 @@ EXECUTOR ?=
 WORKERS ?=
 DEVICE ?=
 QUIET ?=
+STRICT ?=
 # Where to take PyTorch from before requirements.txt: on Linux, PyPI's torch is a CUDA build of
 # several GB; TORCH_INDEX=https://download.pytorch.org/whl/cpu takes the CPU build instead.
 TORCH_INDEX ?=
@@ -21,6 +22,7 @@ EXECUTOR_ARG := $(if $(EXECUTOR),--executor $(EXECUTOR))
 WORKERS_ARG  := $(if $(WORKERS),--workers $(WORKERS))
 DEVICE_ARG   := $(if $(DEVICE),--device $(DEVICE))
 QUIET_ARG    := $(if $(QUIET),--quiet)
+STRICT_ARG   := $(if $(STRICT),--strict)
 TRAIN_ARGS   := $(DATA_ARG) $(EXECUTOR_ARG) $(WORKERS_ARG) $(DEVICE_ARG) $(QUIET_ARG)
 
 # `make test` runs the scorer's tests a second time on a real Python 3.7 with numpy 1.17, the
@@ -50,6 +52,7 @@ help:
 	@echo 'make generate | export | status    one step of bundle on its own'
 	@echo 'make lint | format | clean         ruff; remove store/, bundles/, build/, reference_data/'
 	@echo 'variables: PRESET=$(PRESET) STORE=$(STORE) BUNDLES=$(BUNDLES) DATA= EXECUTOR= WORKERS= DEVICE= QUIET=1'
+	@echo '           STRICT=1 (bundle: exit 1 when a calibration report raises a flag)'
 	@echo '           TORCH_INDEX=https://download.pytorch.org/whl/cpu (CPU PyTorch on a machine without a GPU)'
 	@echo '           PYTHON37=/path/to/python3.7 (or PYTHON37= to skip the Python 3.7 run)'
 
@@ -83,7 +86,7 @@ export: venv
 
 # Generate (skipping finished models), export, report and write every bundle under $(BUNDLES)/.
 bundle: venv
-	$(BIN)/python -m generator bundle --preset $(PRESET) --store $(STORE) --out $(BUNDLES) $(TRAIN_ARGS)
+	$(BIN)/python -m generator bundle --preset $(PRESET) --store $(STORE) --out $(BUNDLES) $(TRAIN_ARGS) $(STRICT_ARG)
 
 check-bundle: venv
 	$(BIN)/python -m generator check-bundle --preset $(PRESET) --bundles $(BUNDLES)

@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="reference_data",
         help="reference data output (default: reference_data)",
     )
+    bun.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 1 when a calibration report raises any flag "
+        "(the bundles are still written)",
+    )
     bun.set_defaults(command="bundle")
 
     chk = sub.add_parser(

@@ -175,6 +175,20 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class ReportSpec:
+    """Thresholds of the calibration report's *useless models* flag (``generator.report``).
+
+    With chance c = 1 / classes: models are flagged when their mean test accuracy is below
+    c + ``min_gain_over_chance`` · (1 − c), or, in a DP scenario, below
+    c + ``min_share_of_nondp_gain`` · (r − c), r the ε = ∞ models' mean accuracy on the same
+    dataset with the same model. 0 turns a check off.
+    """
+
+    min_gain_over_chance: float = 0.1
+    min_share_of_nondp_gain: float = 0.3
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     path: Path
@@ -186,6 +200,7 @@ class Preset:
     publish_data: bool = False  # ship the dataset inside the participant archive
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
     schedule: Schedule = field(default_factory=lambda: parse_schedule(None, Path("defaults")))
+    report: ReportSpec = ReportSpec()
 
     def task(self, task_id: str) -> TaskSpec:
         for task in self.tasks:
@@ -581,6 +596,7 @@ _PRESET_KEYS = {
     "tasks",
     "delta",
     "competition",
+    "report",
 }
 
 
@@ -642,6 +658,19 @@ def _scenario(path, where, raw, task_raw, task_id, datasets, defaults, known) ->
         m=m,
         training=training,
     )
+
+
+def _report(path: Path, raw: Any) -> ReportSpec:
+    """The ``report`` section: each threshold a fraction from 0 to 1 (absent: the default)."""
+    if raw is None:
+        return ReportSpec()
+    allowed = set(ReportSpec.__dataclass_fields__)
+    raw = _mapping(path, "report", raw, allowed, set())
+    values = {
+        key: float(_number(path, f"report.{key}", value, positive=False, maximum=1))
+        for key, value in raw.items()
+    }
+    return ReportSpec(**values)
 
 
 def _unique(path: Path, where: str, what: str, value: str, seen: set[str]) -> None:
@@ -746,6 +775,7 @@ def parse_preset(raw: Any, path: Path) -> Preset:
         publish_data=_flag(path, "publish_data", raw.get("publish_data", False)),
         datasets=datasets,
         schedule=schedule,
+        report=_report(path, raw.get("report")),
     )
 
 

@@ -4,11 +4,16 @@ the DP scenarios really harder?
 Per scenario: achieved ε and σ (from the models' metadata), test accuracy over every model,
 and the starting kit's baseline attacks (loss threshold, LiRA offline and online, with the
 train models as shadows, each train model held out from its own fit) scored on the train
-models with the scoring program's own metric code. Intervals come from a cluster bootstrap
-over train models: a model's points stay together, because most of the variation between
-runs comes from training randomness, not from which points were drawn.
+models with the scoring program's own metric code. The attacks run through the starting kit's
+own path (``compute_signals``, ``add_scenario``, ``score_train_predictions``), so each point
+figure is exactly what ``micokit attack`` prints for the same train models. Intervals come
+from a cluster bootstrap over train models: a model's points stay together, because most of
+the variation between runs comes from training randomness, not from which points were drawn.
 
 Flags:
+* *useless models*: mean test accuracy not clearly above chance (1 / classes), or, for a DP
+  scenario, far below the ε = ∞ models of the same dataset and model (thresholds: the
+  preset's ``report`` section, :func:`usefulness_flags`);
 * *ordering*: a scenario with smaller ε whose attack metric is higher than that of a larger-ε
   scenario on the same dataset beyond both 95% intervals;
 * *DP ceiling*: an attack whose empirical ε lower bound (the scorer's Clopper-Pearson bound)
@@ -32,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from micokit.attacks import compute_signals, lira_scores, loss_scores
+from micokit.attacks import AttackResult, add_scenario, compute_signals, score_train_predictions
 from micokit.datasets import TaskDataset
 from micokit.loading import Task
 from micokit.submission import load_scorer
@@ -40,7 +45,7 @@ from micokit.submission import load_scorer
 from .columns import SCORING_DIR
 from .datasets import load_dataset
 from .export import task_manifest
-from .presets import Preset, ScenarioSpec, TaskSpec
+from .presets import Preset, ReportSpec, ScenarioSpec, TaskSpec
 from .store import current_config_key
 from .writes import write_text_atomic
 
@@ -53,6 +58,12 @@ ATTACK_TITLES = {
     "lira": "LiRA offline",
     "lira_online": "LiRA online",
 }
+# Report attack -> (micokit attack, LiRA online): the options ``micokit attack`` takes.
+ATTACK_OPTIONS = {"loss": ("loss", False), "lira": ("lira", False), "lira_online": ("lira", True)}
+# The targets whose signals the report computes. micokit's scores do not depend on the phases
+# attacked (its shadows always see every challenge point of the scenario), so the train models
+# alone give the figures ``micokit attack`` prints, without running the dev and final models.
+SIGNAL_PHASES = ("train",)
 BOOTSTRAP_REPLICATES = 1000
 CONFIDENCE = 0.95
 BOOTSTRAP_SEED = 20230208
@@ -127,24 +138,50 @@ def _bootstrap(metrics, labels, scores, sizes, rng) -> dict[str, tuple[float, fl
     }
 
 
-def _attack_figures(scorer, signals, delta: float, rng) -> dict[str, AttackFigures]:
-    metrics = _metrics_module(scorer)
-    names = list(signals.membership)
-    labels = np.concatenate([signals.membership[n] for n in names])
-    sizes = [len(signals.membership[n]) for n in names]
-    by_attack = {
-        "loss": loss_scores(signals),
-        "lira": lira_scores(signals),
-        "lira_online": lira_scores(signals, online=True),
+def run_kit_attacks(kit_task: Task, scorer, device: str | None = "cpu") -> dict[str, AttackResult]:
+    """Every report attack on every scenario of ``kit_task``, scored on the train models.
+
+    The starting kit's own path from models to scored predictions, as ``micokit attack``
+    takes it (with its default variance and shrinkage): the figures are the kit's.
+    """
+    results = {
+        name: AttackResult(attack, kit_task.id, {}, {}, online=online)
+        for name, (attack, online) in ATTACK_OPTIONS.items()
     }
+    for scenario in kit_task.scenarios:
+        signals = compute_signals(kit_task, scenario, phases=SIGNAL_PHASES, device=device)
+        for result in results.values():
+            add_scenario(result, signals)
+    for result in results.values():
+        score_train_predictions(result, kit_task.scenarios, scorer)
+    return results
+
+
+def report_point(metrics, scorer_metrics: dict[str, float]) -> dict[str, float]:
+    """The report's point figures, read from the scorer's ``compute_metrics`` output."""
+    point = {
+        name: float(scorer_metrics[f"TPR_FPR_{metrics.alpha_key(alpha)}"])
+        for alpha, name in zip(ALPHAS, TPR_METRICS, strict=True)
+    }
+    point["auc"] = float(scorer_metrics["AUC"])
+    return point
+
+
+def _attack_figures(scorer, results, scenario_id: str, rng) -> dict[str, AttackFigures]:
+    metrics = _metrics_module(scorer)
     figures = {}
-    for attack, scores in by_attack.items():
-        pooled = np.concatenate([scores[("train", n)] for n in names])
-        full = scorer.compute_metrics(labels, pooled, delta)
+    for attack, result in results.items():
+        labels, pooled = result.pooled_train(scenario_id)
+        sizes = [len(v) for v in result.predictions[scenario_id]["train"].values()]
+        full = result.train_metrics[scenario_id]
         figures[attack] = AttackFigures(
-            labels, pooled, sizes, _point_metrics(metrics, labels, pooled),
-            _bootstrap(metrics, labels, pooled, sizes, rng), float(full["eps_lb"]),
-        )  # fmt: skip
+            labels,
+            pooled,
+            sizes,
+            report_point(metrics, full),
+            _bootstrap(metrics, labels, pooled, sizes, rng),
+            float(full["eps_lb"]),
+        )
     return figures
 
 
@@ -185,7 +222,58 @@ def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _nondp_accuracy(preset: Preset, scenario: ScenarioSpec, store: Path) -> float | None:
+    """Mean test accuracy of the preset's ε = ∞ models on the same dataset with the same model.
+
+    Looked up in every task (a DP distinguisher scenario copies another task's setup); models
+    not in the store yet are left out. None when there are none.
+    """
+    accuracies = [
+        record["test_accuracy"]
+        for task in preset.tasks
+        for other in task.scenarios
+        if other.epsilon is None
+        and other.dataset_name == scenario.dataset_name
+        and other.model == scenario.model
+        for record in _model_metadata(store, task.id, other.id)
+    ]
+    return float(np.mean(accuracies)) if accuracies else None
+
+
 # ----------------------------------------------------------------------------- flags
+
+
+def usefulness_flags(sid: str, entry: dict[str, Any], spec: ReportSpec) -> list[str]:
+    """Models that are not useful: not clearly above chance, or far below the ε = ∞ models.
+
+    With chance c = 1 / classes and mean test accuracy a over the scenario's models, a flag
+    when a < c + ``min_gain_over_chance`` · (1 − c). Otherwise, for a DP scenario whose ε = ∞
+    counterpart (same dataset and model) reaches r > c: a flag when
+    a < c + ``min_share_of_nondp_gain`` · (r − c), i.e. when DP keeps less than that share of
+    the ε = ∞ models' gain over chance. Entry keys: ``test_accuracy_mean``,
+    ``chance_accuracy``, ``epsilon_target``, ``nondp_accuracy_mean`` (None: none known).
+    """
+    accuracy, chance = entry["test_accuracy_mean"], entry["chance_accuracy"]
+    least = chance + spec.min_gain_over_chance * (1 - chance)
+    if accuracy < least:
+        return [
+            f"{sid}: useless models: mean test accuracy {accuracy:.3f} is not clearly above chance "
+            f"{chance:.3f} (report.min_gain_over_chance = {spec.min_gain_over_chance:g} asks "
+            f"for at least {least:.3f})"
+        ]
+    reference = entry.get("nondp_accuracy_mean")
+    if entry["epsilon_target"] is None or reference is None or reference <= chance:
+        return []
+    least = chance + spec.min_share_of_nondp_gain * (reference - chance)
+    if accuracy < least:
+        share = (accuracy - chance) / (reference - chance)
+        return [
+            f"{sid}: useless models: mean test accuracy {accuracy:.3f} is far below the ε = ∞ "
+            f"models' {reference:.3f}, keeping {share:.1%} of their gain over chance "
+            f"{chance:.3f} (report.min_share_of_nondp_gain = {spec.min_share_of_nondp_gain:g} "
+            f"asks for at least {least:.3f})"
+        ]
+    return []
 
 
 def dp_ceiling(fpr: np.ndarray, epsilon: float, delta: float) -> np.ndarray:
@@ -283,8 +371,8 @@ def _roc_plot(plt, scorer, sid: str, entry, figures: dict[str, AttackFigures]) -
         x = grid if log else np.linspace(0, 1, 200)
         ax.plot(x, x, color="grey", lw=0.8, ls=":", label="chance")
         if epsilon is not None:
-            ax.plot(x, dp_ceiling(x, epsilon, entry["delta"]), color="black", ls="--",
-                    label=f"DP ceiling (ε = {epsilon:.2f}, δ = {entry['delta']:g})")  # fmt: skip
+            label = f"DP ceiling (ε = {epsilon:.2f}, δ = {entry['delta']:g})"
+            ax.plot(x, dp_ceiling(x, epsilon, entry["delta"]), color="black", ls="--", label=label)
         if log:
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -348,7 +436,13 @@ def _scenario_html(sid: str, entry: dict[str, Any], roc_png: str) -> str:
         f"(δ = {entry['delta']:g}); noise multiplier σ = {sigma}; sample rate "
         f"{entry['sample_rate']:.4g}, {entry['steps']} steps; test accuracy "
         f"{entry['test_accuracy_mean']:.3f} ± {entry['test_accuracy_sd']:.3f} "
-        f"(mean ± sd over {entry['models']} models).</p>"
+        f"(mean ± sd over {entry['models']} models; chance {entry['chance_accuracy']:.3f}"
+        + (
+            ""
+            if entry["nondp_accuracy_mean"] is None or entry["epsilon_target"] is None
+            else f", ε = ∞ models {entry['nondp_accuracy_mean']:.3f}"
+        )
+        + ").</p>"
     )
     head = "".join(f"<th>{METRIC_TITLES[n]}</th>" for n in METRICS)
     rows = [f"<tr><th>attack</th>{head}<th>ε lower bound</th></tr>"]
@@ -379,7 +473,8 @@ def _page(task: TaskSpec, preset: Preset, entries, task_flags, pngs, summary_png
     overall = (
         f"<ul>{flags}</ul>"
         if flags
-        else "<p class='ok'>No flags: ordering ε = ∞ ≥ high ε ≥ low ε holds within intervals, and no attack beats a DP ceiling.</p>"
+        else "<p class='ok'>No flags: every scenario's models are useful, ordering ε = ∞ ≥ "
+        "high ε ≥ low ε holds within intervals, and no attack beats a DP ceiling.</p>"
     )
     sections = "".join(_scenario_html(sid, e, pngs[sid]) for sid, e in entries.items())
     title = f"Calibration report — {task.title} ({preset.name})"
@@ -439,25 +534,38 @@ def _build(preset, task, store, out_dir, data_dir, device, plt) -> tuple[Path, P
     store, out_dir = Path(store), Path(out_dir)
     scorer = load_scorer(SCORING_DIR)
     kit_task = _store_task(preset, task, store, data_dir)
+    results = run_kit_attacks(kit_task, scorer, device)
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     entries: dict[str, dict[str, Any]] = {}
     all_figures = {}
     for scenario in task.scenarios:
-        signals = compute_signals(kit_task, scenario.id, phases=("train",), device=device)
-        figures = _attack_figures(scorer, signals, scenario.delta, rng)
+        figures = _attack_figures(scorer, results, scenario.id, rng)
+        classes = len(np.unique(kit_task.dataset(scenario.id).labels))
         entry = {
-            "label": scenario.label, "dataset": scenario.dataset_name,
-            "epsilon_target": scenario.epsilon, "delta": scenario.delta,
+            "label": scenario.label,
+            "dataset": scenario.dataset_name,
+            "epsilon_target": scenario.epsilon,
+            "delta": scenario.delta,
             **_summary(_model_metadata(store, task.id, scenario.id)),
-            "train_models": len(signals.membership),
-            "bootstrap": {"unit": "train model", "replicates": BOOTSTRAP_REPLICATES,
-                          "confidence": CONFIDENCE},
-        }  # fmt: skip
+            "classes": classes,
+            "chance_accuracy": 1.0 / classes,
+            "nondp_accuracy_mean": _nondp_accuracy(preset, scenario, store),
+            "train_models": len(kit_task.scenario(scenario.id).models["train"]),
+            "bootstrap": {
+                "unit": "train model",
+                "replicates": BOOTSTRAP_REPLICATES,
+                "confidence": CONFIDENCE,
+            },
+        }
         for attack, fig in figures.items():
-            entry[attack] = {**fig.point, "eps_lb": fig.eps_lb,
-                             "intervals": {k: list(v) for k, v in fig.intervals.items()}}  # fmt: skip
+            entry[attack] = {
+                **fig.point,
+                "eps_lb": fig.eps_lb,
+                "intervals": {k: list(v) for k, v in fig.intervals.items()},
+            }
         entry["stale_train_models"] = _stale_train_models(store, task.id, scenario, data_dir)
-        entry["flags"] = _signal_flags(scenario.id, entry)
+        entry["flags"] = usefulness_flags(scenario.id, entry, preset.report)
+        entry["flags"] += _signal_flags(scenario.id, entry)
         if entry["stale_train_models"]:
             entry["flags"].insert(
                 0,
@@ -484,4 +592,10 @@ def _build(preset, task, store, out_dir, data_dir, device, plt) -> tuple[Path, P
     return html_path, json_path
 
 
-__all__ = ["build_report", "dp_ceiling"]
+def report_flags(json_path: Path) -> list[str]:
+    """Every flag of a written report (``<task>-report.json``), in scenario order."""
+    entries = json.loads(Path(json_path).read_text(encoding="utf-8"))
+    return [flag for entry in entries.values() for flag in entry["flags"]]
+
+
+__all__ = ["build_report", "dp_ceiling", "report_flags", "run_kit_attacks", "usefulness_flags"]

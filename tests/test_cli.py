@@ -218,3 +218,40 @@ def test_version_names_the_generator_and_the_starting_kit():
 
     result = run_generator("--version")
     assert result.stdout.strip() == f"python -m generator {__version__} (micokit {kit_version})"
+
+
+def test_bundle_prints_every_report_flag_and_strict_fails_on_them(tmp_path, tiny_store):
+    """Issue #12: the report's flags reach the terminal, after the timings, and ``--strict``
+    exits 1 when there is any; the bundles are written all the same. Thresholds no model
+    can meet force a flag in every scenario of the image task (the only task kept)."""
+    import yaml
+
+    from .conftest import TINY_MASTER_SEED
+
+    raw = yaml.safe_load(TINY_PRESET.read_text())
+    raw["tasks"] = [t for t in raw["tasks"] if t["id"] == "image"]
+    raw["report"] = {"min_gain_over_chance": 1.0}
+    preset = tmp_path / "strict.yaml"
+    preset.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    out = tmp_path / "bundles"
+    folders = ["--public", tmp_path / "public", "--reference", tmp_path / "reference"]
+    result = run_generator(
+        *["bundle", "--preset", str(preset), "--store", str(tiny_store), "--quiet"],
+        *map(str, [*folders, "--out", out, "--strict"]),
+        env_extra={"MICO_MASTER_SEED": TINY_MASTER_SEED},
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    timings = next(i for i, line in enumerate(lines) if line.startswith("bundle: "))
+    flags = [line.removeprefix("flag: ") for line in lines if line.startswith("flag: ")]
+    useless = [flag.split(": ")[0] for flag in flags if "useless models" in flag]
+    assert useless == ["image_inf", "image_hi", "image_lo"]
+    assert all(line.startswith("flag: ") for line in lines[timings + 2 : -1])
+    assert lines[-1].startswith(
+        f"error: --strict: the calibration reports raised {len(flags)} flag(s)"
+    )
+    assert "the bundles are written" in lines[-1]
+    report = json.loads((out / "image-report.json").read_text())
+    assert [f for e in report.values() for f in e["flags"]] == flags
+    assert (out / "SHA256SUMS").is_file() and any(out.glob("image*.zip"))

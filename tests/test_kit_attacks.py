@@ -111,3 +111,32 @@ def test_shrinkage_pools_alike_points_and_trusts_different_ones():
     for name in signals.shadow_names:
         key = ("train", name)
         assert np.corrcoef(lira[key], loss[key])[0, 1] > np.corrcoef(raw[key], loss[key])[0, 1]
+
+
+def test_scores_do_not_depend_on_the_phases_attacked(tiny_export):
+    """The shadows see every challenge point of the scenario whatever ``phases`` asks for:
+    attacking dev alone, or dev and final, or no phase at all gives the same scores."""
+    from micokit.attacks import AttackResult, add_scenario, compute_signals
+    from micokit.loading import open_task
+
+    task = open_task(tiny_export[0], "image")
+    scenario = task.scenario("image_hi")
+    runs = {}
+    for phases in [(), ("dev",), ("final", "dev")]:
+        signals = compute_signals(task, scenario, phases, device="cpu")
+        assert set(signals.union) == {
+            i
+            for p in scenario.models
+            for r in task.models(scenario, p)
+            for i in r.challenge_indices
+        }
+        for attack, online in (("loss", False), ("lira", False), ("lira", True)):
+            result = AttackResult(attack, task.id, {}, {}, online=online)
+            add_scenario(result, signals)
+            runs[phases, attack, online] = result.predictions[scenario.id]
+    for (phases, attack, online), predictions in runs.items():
+        every = runs[("final", "dev"), attack, online]
+        assert list(predictions) == ["train", *phases]
+        for phase, scores in predictions.items():
+            for name, values in scores.items():
+                assert np.array_equal(values, every[phase][name]), (phases, attack, phase, name)

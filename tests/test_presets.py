@@ -608,3 +608,44 @@ def test_ids_texts_and_paths_are_checked(tmp_path, mutate, message):
 def test_descriptions_may_span_lines(tmp_path):
     path = _write(tmp_path, lambda r: r["tasks"][0].update(description="one\n\ttwo\n"))
     assert load_preset(path).tasks[0].description == "one\n\ttwo\n"
+
+
+# --------------------------------------------------------------------------- report thresholds
+
+
+def test_report_thresholds_default_and_load(tmp_path):
+    from generator.presets import ReportSpec
+
+    assert load_preset("demo").report == load_preset("mico").report == ReportSpec()
+    defaults = ReportSpec()
+    assert 0 < defaults.min_gain_over_chance < 1 and 0 < defaults.min_share_of_nondp_gain < 1
+    path = _write(tmp_path, lambda r: r.update(report={"min_gain_over_chance": 0}))
+    assert load_preset(path).report == ReportSpec(0.0, defaults.min_share_of_nondp_gain)
+    path = _write(tmp_path, lambda r: r.update(report={"min_share_of_nondp_gain": "1e-1"}))
+    assert load_preset(path).report.min_share_of_nondp_gain == 0.1
+    assert load_preset(_write(tmp_path, lambda r: r.update(report=None))).report == defaults
+
+
+@pytest.mark.parametrize(
+    "report,message",
+    [
+        ([0.1], "report: expected a mapping, got list"),
+        ({"min_gain": 0.1}, "report: unknown key 'min_gain' (allowed: min_gain_over_chance, "),
+        (
+            {"min_gain_over_chance": 1.5},
+            "report.min_gain_over_chance: 1.5 is out of range (allowed: at least 0 and at most 1)",
+        ),
+        (
+            {"min_share_of_nondp_gain": -0.2},
+            "report.min_share_of_nondp_gain: expected a non-negative value, got -0.2",
+        ),
+        ({"min_share_of_nondp_gain": True}, "report.min_share_of_nondp_gain: expected a number"),
+        ({"min_gain_over_chance": "half"}, "report.min_gain_over_chance: expected a number"),
+    ],
+)
+def test_report_thresholds_are_checked_at_load(tmp_path, report, message):
+    path = _write(tmp_path, lambda r: r.update(report=report))
+    with pytest.raises(PresetError) as error:
+        load_preset(path)
+    assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
+    assert "\n" not in str(error.value)

@@ -10,7 +10,14 @@ import re
 import numpy as np
 import pytest
 
-from generator.report import _ordering_flags, build_report, dp_ceiling
+from generator.presets import ReportSpec
+from generator.report import (
+    _ordering_flags,
+    build_report,
+    dp_ceiling,
+    report_flags,
+    usefulness_flags,
+)
 
 ATTACK_KEYS = ("tpr_at_fpr_0.1", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001", "auc")
 
@@ -83,3 +90,78 @@ def test_ordering_flags_only_beyond_intervals_and_within_a_dataset():
     assert any("than inf" in text for _, text in flags) and any(
         "than hi" in text for _, text in flags
     )
+
+
+# --------------------------------------------------------------------------- one attack, one number
+
+
+def test_report_figures_are_exactly_micokits(image_report, tiny_export):
+    """Issue #12: the report and ``micokit attack`` once disagreed on the same train models
+    (image LiRA TPR@0.1 0.6925 vs 0.7000): the report's shadows saw only the train challenge
+    points. Both now take one path; the participant's archive gives the same numbers."""
+    from micokit.attacks import run_attacks
+    from micokit.loading import open_task
+    from micokit.submission import load_scorer
+
+    from generator.columns import SCORING_DIR
+
+    _, json_path = image_report
+    figures = json.loads(json_path.read_text())
+    scorer = load_scorer(SCORING_DIR)
+    task = open_task(tiny_export[0], "image")
+    results = run_attacks(task, ("loss", "lira"), device="cpu", scorer=scorer)  # kit defaults
+    online = run_attacks(task, ("lira",), online=True, device="cpu", scorer=scorer)
+    results["lira_online"] = online["lira"]
+    keys = {"tpr_at_fpr_0.1": "TPR_FPR_1000", "tpr_at_fpr_0.01": "TPR_FPR_100"}
+    keys |= {"tpr_at_fpr_0.001": "TPR_FPR_10", "auc": "AUC", "eps_lb": "eps_lb"}
+    for scenario in task.scenarios:
+        for attack, result in results.items():
+            kit = result.train_metrics[scenario.id]
+            for ours, theirs in keys.items():
+                assert figures[scenario.id][attack][ours] == kit[theirs], (scenario.id, attack)
+
+
+# --------------------------------------------------------------------------- useless models
+
+
+def _accuracy_entry(accuracy, epsilon=4.0, nondp=0.80, classes=10):
+    return {
+        "test_accuracy_mean": accuracy,
+        "chance_accuracy": 1 / classes,
+        "epsilon_target": epsilon,
+        "nondp_accuracy_mean": nondp,
+    }
+
+
+def test_usefulness_flags_chance_level_far_below_nondp_and_fine():
+    spec = ReportSpec(min_gain_over_chance=0.1, min_share_of_nondp_gain=0.5)
+    # 10 classes: chance 0.1, at least 0.19 to be clearly above it.
+    (flag,) = usefulness_flags("image_lo", _accuracy_entry(0.15), spec)
+    assert flag.startswith("image_lo: useless models: mean test accuracy 0.150")
+    assert "chance 0.100" in flag and "at least 0.190" in flag
+    # Above chance, but keeps 20% of the ε = ∞ models' gain (0.8 - 0.1): at least 0.45 asked.
+    (flag,) = usefulness_flags("image_lo", _accuracy_entry(0.24), spec)
+    assert "far below the ε = ∞ models' 0.800, keeping 20.0% of their gain" in flag
+    assert "at least 0.450" in flag
+    assert usefulness_flags("image_lo", _accuracy_entry(0.46), spec) == []
+    # ε = ∞ itself is only held to chance; without a reference, neither is a DP scenario.
+    assert usefulness_flags("image_inf", _accuracy_entry(0.24, epsilon=None), spec) == []
+    assert usefulness_flags("image_ddp", _accuracy_entry(0.24, nondp=None), spec) == []
+    (flag,) = usefulness_flags("image_inf", _accuracy_entry(0.12, epsilon=None), spec)
+    assert "not clearly above chance" in flag
+    # Binary task: chance 0.5; 0 turns each check off.
+    assert usefulness_flags("text_lo", _accuracy_entry(0.54, classes=2), spec)
+    assert usefulness_flags("text_lo", _accuracy_entry(0.56, nondp=0.6, classes=2), spec) == []
+    off = ReportSpec(0.0, 0.0)
+    assert usefulness_flags("image_lo", _accuracy_entry(0.11), off) == []
+
+
+def test_report_records_chance_and_the_nondp_reference(tiny_preset, image_report):
+    _, json_path = image_report
+    figures = json.loads(json_path.read_text())
+    for entry in figures.values():
+        assert entry["classes"] == 10 and entry["chance_accuracy"] == 0.1
+        assert entry["nondp_accuracy_mean"] == pytest.approx(
+            figures["image_inf"]["test_accuracy_mean"]
+        )
+    assert report_flags(json_path) == [f for e in figures.values() for f in e["flags"]]

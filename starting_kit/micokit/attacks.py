@@ -24,6 +24,10 @@ the metrics see) and stays below 1 for any finite t.
 
 Each attack also scores itself on the ``train`` models with the scorer's own metric code:
 a train model is never its own shadow (leave-one-model-out), so those figures are held out.
+The shadows are always evaluated on every challenge point of the scenario (all phases of the
+manifest), so a model's scores do not depend on which phases are attacked, and the
+organizer's calibration report (``generator/report.py``), which goes through the same
+:func:`add_scenario`, reports exactly the train figures ``micokit attack`` prints.
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ class ScenarioSignals:
     targets: dict[tuple[str, str], np.ndarray]  # (phase, model) -> φ in challenge order
     columns: dict[tuple[str, str], np.ndarray]  # (phase, model) -> positions in ``union``
     membership: dict[str, np.ndarray]  # train model -> 0/1 per challenge point
-    union: np.ndarray  # sorted dataset indices of every target's challenge points
+    union: np.ndarray  # sorted dataset indices of every challenge point of the scenario
     shadow_names: list[str] = field(default_factory=list)
     shadow_phi: np.ndarray | None = None  # [shadows, len(union)]
     shadow_in: np.ndarray | None = None  # [shadows, len(union)] bool: trained on the point
@@ -109,16 +113,29 @@ def compute_signals(
     """Load each model once and compute the φ values the attacks need.
 
     ``train`` models are always targets (for self-scoring); with ``shadows=True`` they are also
-    run on the union of every target's challenge points, for LiRA. Every index file is read
-    and checked before the first model loads, so damaged data fails at once, by name.
+    run on ``union``, every challenge point of the scenario in every phase of the manifest
+    (not only the targets' in ``phases``), for LiRA. LiRA's fit pools its variance, shrinkage
+    weight and global means over the points the shadows see, so a fixed ``union`` makes every
+    target's scores independent of ``phases``: attacking dev alone or dev and final gives the
+    same dev and train scores. Every index file is read and checked before the first model
+    loads, so damaged data fails at once, by name.
     """
     scenario = task.scenario(scenario)
     phases = list(dict.fromkeys(["train", *phases]))
     refs = [ref for phase in phases for ref in task.models(scenario, phase)]
+    targeted = {(ref.phase, ref.name) for ref in refs}
+    others = [
+        ref
+        for phase in scenario.models
+        for ref in task.models(scenario, phase)
+        if (ref.phase, ref.name) not in targeted
+    ]
     dataset = task.dataset(scenario)
     for ref in refs:
         ref.check(training=shadows)
-    union = np.unique(np.concatenate([ref.challenge_indices for ref in refs]))
+    for ref in others:  # their challenge points only, for the shadows
+        ref.check(training=False)
+    union = np.unique(np.concatenate([ref.challenge_indices for ref in refs + others]))
     columns = {(r.phase, r.name): np.searchsorted(union, r.challenge_indices) for r in refs}
     signals = ScenarioSignals(scenario, {}, columns, {}, union)
     union_points = dataset.points(union) if shadows else None
@@ -279,8 +296,13 @@ def lira_scores(
     return scores
 
 
-def attack_scores(signals: ScenarioSignals, attack: str, online: bool = False,
-                  variance: str = "auto", shrink: bool = True) -> dict[tuple[str, str], np.ndarray]:  # fmt: skip
+def attack_scores(
+    signals: ScenarioSignals,
+    attack: str,
+    online: bool = False,
+    variance: str = "auto",
+    shrink: bool = True,
+) -> dict[tuple[str, str], np.ndarray]:
     """Scores of one attack for every target in ``signals``."""
     if attack == "loss":
         return loss_scores(signals)
@@ -302,6 +324,7 @@ class AttackResult:
     train_labels: dict[str, np.ndarray]  # scenario -> membership, train models concatenated
     train_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     train_scores: dict[str, float] = field(default_factory=dict)  # the scorer's key names
+    online: bool = False  # LiRA only: the online variant (in- and out-Gaussians)
 
     def pooled_train(self, scenario: str) -> tuple[np.ndarray, np.ndarray]:
         """(labels, scores) of every train model of a scenario, concatenated in manifest order."""
@@ -309,8 +332,30 @@ class AttackResult:
         return self.train_labels[scenario], scores
 
 
-def flat_scores(per_scenario: Sequence[tuple[Scenario, dict[str, float]]],
-                scorer: ModuleType) -> dict[str, float]:  # fmt: skip
+def add_scenario(
+    result: AttackResult, signals: ScenarioSignals, variance: str = "auto", shrink: bool = True
+) -> None:
+    """Add one scenario's predictions and train labels to ``result``.
+
+    The attack is ``result.attack`` (LiRA online when ``result.online``); predictions cover
+    every phase targeted in ``signals``, each phase's models in manifest order, as the scorer
+    concatenates them. The one path from signals to scored predictions: :func:`run_attacks`
+    and the organizer's calibration report both take it, so their figures cannot differ.
+    """
+    scenario = signals.scenario
+    by_key = attack_scores(signals, result.attack, result.online, variance, shrink)
+    phases = dict.fromkeys(phase for phase, _ in signals.targets)
+    result.predictions[scenario.id] = {
+        phase: {name: by_key[(phase, name)] for name in scenario.models[phase]} for phase in phases
+    }
+    result.train_labels[scenario.id] = np.concatenate(
+        [signals.membership[name] for name in scenario.models["train"]]
+    )
+
+
+def flat_scores(
+    per_scenario: Sequence[tuple[Scenario, dict[str, float]]], scorer: ModuleType
+) -> dict[str, float]:
     """Per-scenario metrics under the scorer's key names, plus its ranking average.
 
     Built the way the scorer builds scores.txt (same keys, same order, same float mean), and
@@ -329,8 +374,9 @@ def flat_scores(per_scenario: Sequence[tuple[Scenario, dict[str, float]]],
     return {key: scores[key] for key in expected}
 
 
-def score_train_predictions(result: AttackResult, scenarios: Sequence[Scenario],
-                            scorer: ModuleType) -> None:  # fmt: skip
+def score_train_predictions(
+    result: AttackResult, scenarios: Sequence[Scenario], scorer: ModuleType
+) -> None:
     """Fill ``train_metrics``/``train_scores`` with the scorer's ``compute_metrics``.
 
     Labels and scores are concatenated over the train models exactly as the scorer
@@ -363,8 +409,10 @@ def run_attacks(
 ) -> dict[str, AttackResult]:
     """Run several attacks on one task, loading each model once; results keyed by attack.
 
-    Predictions cover ``phases`` plus ``train`` (held out). With ``score=True`` the train
-    predictions are scored with the scorer's metric code (located like ``load_scorer``).
+    Predictions cover ``phases`` plus ``train`` (held out); a model's scores do not depend on
+    ``phases`` (see :func:`compute_signals`). ``online`` applies to LiRA. With ``score=True``
+    the train predictions are scored with the scorer's metric code (located like
+    ``load_scorer``).
     """
     for attack in attacks:
         if attack not in ATTACKS:
@@ -374,22 +422,19 @@ def run_attacks(
         raise OptionError(f"batch size must be a positive integer, not {batch_size!r}")
     chosen = [task.scenario(s) for s in scenarios] if scenarios else list(task.scenarios)
     phases = list(dict.fromkeys(["train", *phases]))
-    results = {a: AttackResult(a, task.id, {}, {}) for a in attacks}
+    results = {a: AttackResult(a, task.id, {}, {}, online=online and a == "lira") for a in attacks}
     for scenario in chosen:
         signals = compute_signals(
-            task, scenario, phases, shadows="lira" in attacks, device=device,
-            batch_size=batch_size, progress=progress,
-        )  # fmt: skip
-        train_names = list(scenario.models["train"])
-        for attack, result in results.items():
-            by_key = attack_scores(signals, attack, online, variance, shrink)
-            result.predictions[scenario.id] = {  # manifest order, as the scorer concatenates
-                phase: {name: by_key[(phase, name)] for name in scenario.models[phase]}
-                for phase in phases
-            }
-            result.train_labels[scenario.id] = np.concatenate(
-                [signals.membership[name] for name in train_names]
-            )
+            task,
+            scenario,
+            phases,
+            shadows="lira" in attacks,
+            device=device,
+            batch_size=batch_size,
+            progress=progress,
+        )
+        for result in results.values():
+            add_scenario(result, signals, variance, shrink)
     if score:
         scorer = scorer or load_scorer(data_root=task.root.parent)
         for result in results.values():
@@ -402,8 +447,9 @@ def run_attack(task: Task, attack: str = "lira", **options) -> AttackResult:
     return run_attacks(task, (attack,), **options)[attack]
 
 
-def score_against_reference(result: AttackResult, task: Task, reference: str | Path,
-                            scorer: ModuleType) -> dict[str, float]:  # fmt: skip
+def score_against_reference(
+    result: AttackResult, task: Task, reference: str | Path, scorer: ModuleType
+) -> dict[str, float]:
     """Dev or final predictions scored with the scorer's ``compute_metrics`` against solutions.
 
     For organizers and tests, who hold reference data (one phase's folder: manifest.json and
@@ -440,6 +486,7 @@ __all__ = [
     "ATTACKS",
     "AttackResult",
     "ScenarioSignals",
+    "add_scenario",
     "attack_scores",
     "check_variance",
     "compute_signals",
