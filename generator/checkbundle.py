@@ -13,13 +13,17 @@ platform's worker does (see ``_platform_score``); scores.txt and scores.json hol
 keys the phase shows (every column on Final; on Development the preset's disclosure, rounded,
 with nothing more in the log or the detailed page: ``conformance.scored_output_rules``);
 detailed_results.html must survive the worker's handling.
-Participant archives: for the task their name says, and no ground truth inside.
+Participant archives: for the task their name says, no ground truth inside, and every model
+the preset has usable with the starting kit's own loader (``participant_problems``).
+Checksums: ``SHA256SUMS`` (always) and ``SHA256SUMS.organizer`` (when present) still match the
+files they list, and every zip in the folder is listed (``checksum_problems``).
 A bundle that cannot be read at all (truncated, not a zip, a damaged entry, a YAML that does not
 parse) is one line naming it; the other bundles are still checked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -38,14 +42,23 @@ from pathlib import Path
 
 import yaml
 
-from .bundle import ground_truth_leaks, sample_submission
+from .bundle import (
+    DATA_ARCHIVE_SUFFIX,
+    ORGANIZER_SUMS,
+    PUBLISHED_SUMS,
+    data_archive_name,
+    ground_truth_leaks,
+    sample_submission,
+)
 from .conformance import (
     codabench_rules,
     codalab_rules,
     reference_disclosure_rules,
     scored_output_rules,
 )
+from .export import model_tasks
 from .presets import Preset, TaskSpec
+from .store import WEIGHTS_DIR, WEIGHTS_FILE
 from .zips import zip_bytes
 
 CODALAB_PAGES = ("overview", "evaluation", "terms", "data")
@@ -338,10 +351,20 @@ def damaged_entries(where: str, archive: zipfile.ZipFile) -> list[str]:
     )
 
 
-def _extract(data: bytes, target: Path) -> None:
+def _extract(
+    source: bytes | zipfile.ZipFile, target: Path, members: list[str] | None = None
+) -> None:
+    """Unpack zip bytes, or ``members`` of an open archive, under ``target``.
+
+    The archive may be hostile: zipfile drops absolute paths and ``..`` components from entry
+    names and creates no links, so whatever the names say, nothing lands outside ``target``.
+    """
     target.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        archive.extractall(target)
+    if isinstance(source, zipfile.ZipFile):
+        source.extractall(target, members)
+        return
+    with zipfile.ZipFile(io.BytesIO(source)) as archive:
+        archive.extractall(target, members)
 
 
 def check_codalab(preset: Preset, task: TaskSpec, path: Path, score: bool = True) -> list[str]:
@@ -482,10 +505,11 @@ def check_codabench(preset: Preset, task: TaskSpec, path: Path, score: bool = Tr
 
 
 def check_data_archive(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
-    """The participant archive: this task's public tree, intact, and no ground truth in it.
+    """The participant archive: this task's public tree, intact, usable, and no ground truth in it.
 
     The bundle step refuses a polluted public tree; this catches an archive built some other
-    way (an older generator, a hand-made zip) before it is published.
+    way (an older generator, a hand-made zip, a file lost on the way) before it is published.
+    Usable means what the starting kit's loader needs (:func:`participant_problems`).
     """
     where = str(path)
     with zipfile.ZipFile(path) as archive:
@@ -496,18 +520,170 @@ def check_data_archive(preset: Preset, task: TaskSpec, path: Path) -> list[str]:
         if wrong:
             return wrong
         problems = []
-        if f"{task.id}/manifest.json" not in names:
+        has_manifest = f"{task.id}/manifest.json" in names
+        if not has_manifest:
             problems.append(
                 f"{where}: no {task.id}/manifest.json, not task {task.id}'s public tree"
             )
         leaks = ground_truth_leaks(names)
         if leaks:
-            more = f" (and {len(leaks) - 1} more)" if len(leaks) > 1 else ""
             problems.append(
-                f"{where}: holds ground truth participants must not see: {shown(leaks[0])}{more}"
+                f"{where}: holds ground truth participants must not see: "
+                f"{shown(leaks[0])}{_more(leaks)}"
             )
-        problems += damaged_entries(where, archive)
+        damaged = damaged_entries(where, archive)
+        problems += damaged
+        if has_manifest and not damaged:  # a damaged entry would stop the extraction
+            unusable = participant_problems(preset, task, archive)
+            if unusable:
+                problems.append(f"{where}: {unusable[0]}{_more(unusable)}")
     return problems
+
+
+def _more(items: list) -> str:
+    return f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A tensor's shape as read from a safetensors header, for micokit's ``state_mismatch``."""
+
+    shape: tuple[int, ...]
+
+
+def participant_problems(preset: Preset, task: TaskSpec, archive: zipfile.ZipFile) -> list[str]:
+    """What stops a participant from using the archive's public tree, one line per problem,
+    each naming its entry (``image/image_inf/dev/model_0/model.safetensors: file not found``).
+
+    The tree is unpacked into a temporary folder and opened with the starting kit's own loader
+    (``micokit.loading``): the manifest as ``open_task`` validates it; every model the preset
+    has is listed, and no other; each model's index files read and checked as ``ModelRef.check``
+    does (against the shipped dataset when the preset ships one), its metadata.json, the
+    disclosed training points where the task discloses them; its weights, which micokit would
+    load: present, a readable safetensors file, tensors shaped as the manifest's architecture
+    (the text models: config.json agreeing with the manifest, a tokenizer). Weights are read
+    from their header only, one file at a time, so a large archive needs neither the memory nor
+    the disk for all its models at once. The public manifest carries no digests to compare.
+    """
+    from micokit.errors import DataError
+    from micokit.loading import open_task
+
+    problems: list[str] = []
+    prefix = f"{task.id}/"
+    names = [n for n in archive.namelist() if n.startswith(prefix) and not n.endswith("/")]
+    weights = {n for n in names if n.endswith(".safetensors")}
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+
+        def entry(error: BaseException) -> str:
+            return _one_line(str(error).replace(f"{root}{os.sep}", "").replace(str(root), "."))
+
+        _extract(archive, root, [n for n in names if n not in weights])
+        try:
+            kit = open_task(root, task.id)
+        except DataError as error:
+            return [entry(error)]
+        listed = [
+            (scenario.id, phase, name)
+            for scenario in kit.scenarios
+            for phase, models in scenario.models.items()
+            for name in models
+        ]
+        expected = [(m.scenario, m.phase, m.name) for m in model_tasks(preset, task)]
+        manifest = f"{task.id}/manifest.json"
+        problems += [
+            f"{manifest}: does not list model {'/'.join(model)}, which the preset has"
+            for model in expected
+            if model not in listed
+        ]
+        problems += [
+            f"{manifest}: lists model {'/'.join(model)}, which the preset does not have"
+            for model in listed
+            if model not in expected
+        ]
+        shapes: dict[str, dict[str, _Shape] | DataError] = {}
+        for scenario in kit.scenarios:
+            for phase in scenario.models:
+                for ref in kit.models(scenario, phase):
+                    try:
+                        _check_model(ref, preset.publish_data, archive, root, shapes)
+                    except DataError as error:
+                        problems.append(entry(error))
+    return list(dict.fromkeys(problems))  # a damaged dataset fails every model the same way
+
+
+def _check_model(ref, shipped: bool, archive: zipfile.ZipFile, root: Path, shapes: dict) -> None:
+    """One model as micokit uses it; DataError (micokit's own, naming the file) if it cannot."""
+    from micokit.errors import DataError
+    from micokit.loading import NONCHALLENGE_FILE
+
+    if shipped:
+        ref.check(training=True)  # index files, against the dataset and each other
+    else:  # the participant's own copy of the dataset: only the files themselves
+        _ = ref.challenge_indices, ref.membership, ref.training_indices
+    if ref.task.disclose_training and ref.phase != "train":
+        if ref.nonchallenge_training_indices is None:
+            raise DataError(f"{ref.path / NONCHALLENGE_FILE}: file not found")
+    _ = ref.metadata
+    if ref.scenario.architecture.get("arch") == "roberta":
+        folder = ref.path / WEIGHTS_DIR
+        if not (folder / "config.json").is_file():
+            raise DataError(f"{folder}: no config.json (expected a save_pretrained folder)")
+        ref._check_text_config(folder / "config.json")
+        slow = (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()
+        if not (folder / "tokenizer.json").is_file() and not slow:
+            raise DataError(f"{folder}: no tokenizer.json (nor vocab.json and merges.txt)")
+        _check_weights(folder / WEIGHTS_FILE, archive, root, None)
+        return
+    if ref.scenario.id not in shapes:
+        shapes[ref.scenario.id] = _architecture_shapes(ref)
+    expected = shapes[ref.scenario.id]
+    if isinstance(expected, DataError):
+        raise expected
+    _check_weights(ref.path / WEIGHTS_FILE, archive, root, expected)
+
+
+def _architecture_shapes(ref):
+    """The tensor shapes of the scenario's architecture, built as micokit builds it, or the
+    DataError micokit would raise."""
+    from micokit.architectures import build_model
+    from micokit.errors import DataError
+    from micokit.loading import first_line
+
+    try:
+        module = build_model(ref.scenario.architecture)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        return DataError(
+            f"{ref.task.manifest_path}: scenario {ref.scenario.id!r}: its architecture cannot "
+            f"be built ({type(error).__name__}: {first_line(error)})"
+        )
+    return {name: _Shape(tuple(t.shape)) for name, t in module.state_dict().items()}
+
+
+def _check_weights(
+    path: Path, archive: zipfile.ZipFile, root: Path, expected: dict[str, _Shape] | None
+) -> None:
+    """A weights file micokit can load: in the archive, a safetensors file whose header reads
+    and whose data are all there, with the tensors ``expected`` (when known). Only this file is
+    unpacked, and removed again."""
+    from micokit.errors import DataError
+    from micokit.loading import first_line, state_mismatch
+    from safetensors import safe_open
+
+    name = path.relative_to(root).as_posix()
+    if name not in archive.NameToInfo:
+        raise DataError(f"{path}: file not found")
+    _extract(archive, root, [name])
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            found = {key: _Shape(tuple(handle.get_slice(key).get_shape())) for key in handle.keys()}
+    except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
+        raise DataError(f"{path}: not a readable safetensors file ({first_line(error)})") from None
+    finally:
+        path.unlink(missing_ok=True)
+    problem = state_mismatch(expected, found) if expected is not None else None
+    if problem:
+        raise DataError(f"{path}: weights do not fit the manifest's architecture ({problem})")
 
 
 BUNDLE_CHECKS: tuple[tuple[str, Check], ...] = (
@@ -564,7 +740,8 @@ def check_one(check: Check, preset: Preset, task: TaskSpec, path: Path) -> list[
 
 
 def check_bundles(preset: Preset, folder: Path) -> list[str]:
-    """Every problem found in every task's bundles; an empty list means all pass."""
+    """Every problem found in every task's bundles and in the checksum lists beside them; an
+    empty list means all pass."""
     problems = []
     for task in preset.tasks:
         for suffix, check in BUNDLE_CHECKS:
@@ -573,4 +750,100 @@ def check_bundles(preset: Preset, folder: Path) -> list[str]:
                 problems.append(f"{path}: bundle not found (run 'make bundle' first)")
                 continue
             problems += check_one(check, preset, task, path)
+    return problems + checksum_problems(folder)
+
+
+SUM_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")  # sha256sum's text and binary modes
+
+
+def read_sums(path: Path) -> tuple[dict[str, str], list[str]]:
+    """``name -> digest`` from a ``sha256sum`` list, and a line per line that is not one."""
+    listed: dict[str, str] = {}
+    problems = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        return {}, [f"{path}: cannot be read ({_one_line(error)})"]
+    for number, line in enumerate(text.splitlines(), 1):
+        match = SUM_LINE.fullmatch(line)
+        if not match:
+            problems.append(f"{path}: line {number} is not '<sha256>  <file name>'")
+        elif match[2] in listed:
+            problems.append(f"{path}: lists {shown(match[2])} twice")
+        else:
+            listed[match[2]] = match[1].lower()
+    return listed, problems
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checksum_problems(folder: Path) -> list[str]:
+    """The bundle step's checksum lists still vouch for the folder's files.
+
+    ``SHA256SUMS`` (published: participant archives only) and ``SHA256SUMS.organizer`` must
+    exist, as the bundle step always writes both; each must name files of this folder
+    whose SHA-256 still matches, and every zip here must be listed in the one its kind belongs
+    to: a zip no list vouches for was not written by the run that wrote the lists.
+    """
+    problems = []
+    lists: dict[str, dict[str, str]] = {}
+    for sums in (PUBLISHED_SUMS, ORGANIZER_SUMS):
+        path = folder / sums
+        if not path.is_file():
+            problems.append(
+                f"{path}: not found (the bundle step writes it last: was it interrupted?)"
+            )
+            continue
+        listed, malformed = read_sums(path)
+        problems += malformed
+        lists[sums] = listed
+        for name, digest in listed.items():
+            target = folder / name
+            if "/" in name or "\\" in name or name in (".", ".."):
+                problems.append(f"{path}: lists {shown(name)}, which is not a file of {folder}")
+            elif not target.is_file():
+                problems.append(f"{path}: lists {shown(name)}, which is not in {folder}")
+            elif _sha256(target) != digest:
+                problems.append(
+                    f"{path}: {shown(name)} does not match its SHA-256 (changed since the "
+                    "bundle step wrote the list; rebuild, or copy the file again)"
+                )
+            elif sums == PUBLISHED_SUMS and not name.endswith(DATA_ARCHIVE_SUFFIX):
+                problems.append(
+                    f"{path}: lists {shown(name)}, which is not a participant archive "
+                    "(publishing the list would announce an organizer-only file)"
+                )
+    for zip_path in sorted(folder.glob("*.zip")) if folder.is_dir() else []:
+        belongs = PUBLISHED_SUMS if zip_path.name.endswith(DATA_ARCHIVE_SUFFIX) else ORGANIZER_SUMS
+        if belongs in lists and zip_path.name not in lists[belongs]:
+            problems.append(
+                f"{zip_path}: not listed in {belongs} (not written by the bundle step run "
+                "that wrote the list: remove it, or rebuild)"
+            )
     return problems
+
+
+def summary(preset: Preset, folder: Path) -> list[str]:
+    """What a passing :func:`check_bundles` checked, in a few lines for the organizer."""
+    lines = [f"checked {folder}:"]
+    for task in preset.tasks:
+        models = len(model_tasks(preset, task))
+        lines.append(
+            f"  {task.id}: codalab and codabench bundles pass the platform rules and score "
+            "perfect, random, malformed and nested-zip submissions as the workers do; "
+            f"{data_archive_name(task.id)}: no ground truth, all {models} models complete and "
+            "readable with micokit"
+        )
+    counts = [
+        f"{sums} ({len(read_sums(folder / sums)[0])} files)"
+        for sums in (PUBLISHED_SUMS, ORGANIZER_SUMS)
+    ]
+    lines.append(f"  checksums: {'; '.join(counts)}: every zip listed, every digest matches")
+    lines.append(f"all bundles in {folder} pass")
+    return lines

@@ -269,6 +269,8 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     The bundle folder is locked for the whole run and the store exclusively from the export
     on, so concurrent runs wait for each other instead of mixing their outputs; the checksum
     lists are removed first and written last, so a killed run leaves none rather than wrong ones.
+    Every flag of the calibration reports is printed at the end; with ``--strict`` any flag
+    makes the exit status 1 (the bundles are written all the same).
     """
     preset = load_preset(args.preset)
     check_separate(
@@ -291,7 +293,7 @@ def _bundle(preset: Preset, args: argparse.Namespace, out: Path) -> int:
         clear_outputs,
         write_checksums,
     )
-    from .report import build_report
+    from .report import build_report, report_flags
 
     clear_outputs(out)
     timings = {}
@@ -309,6 +311,7 @@ def _bundle(preset: Preset, args: argparse.Namespace, out: Path) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else None
     public, reference = Path(args.public), Path(args.reference)
     written: list[Path] = []  # what the checksums vouch for: this run's files only
+    flags: list[str] = []  # the calibration reports' flags, task by task
     with folder_lock(store, shared=False, purpose="export"):
         for task in preset.tasks:  # all checked before any task's bundles are rewritten
             verify_store(preset, task, store)
@@ -319,7 +322,9 @@ def _bundle(preset: Preset, args: argparse.Namespace, out: Path) -> int:
             timings.setdefault("export", 0.0)
             timings["export"] += time.perf_counter() - step
             step = time.perf_counter()
-            written += build_report(preset, task, store, out, data_dir)
+            report_paths = build_report(preset, task, store, out, data_dir)
+            written += report_paths
+            flags += report_flags(report_paths[1])
             timings.setdefault("report", 0.0)
             timings["report"] += time.perf_counter() - step
             step = time.perf_counter()
@@ -336,18 +341,33 @@ def _bundle(preset: Preset, args: argparse.Namespace, out: Path) -> int:
         f"with the data archives) and {out / ORGANIZER_SUMS} (organizer only)",
         file=sys.stderr,
     )
+    reports = out / "<task>-report.html"
+    if not flags:
+        print(f"calibration reports: no flags ({reports})", file=sys.stderr)
+        return 0
+    print(f"calibration reports: {len(flags)} flag(s) (details in {reports}):", file=sys.stderr)
+    for flag in flags:
+        print(f"flag: {flag}", file=sys.stderr)
+    if getattr(args, "strict", False):
+        print(
+            f"error: --strict: the calibration reports raised {len(flags)} flag(s); the bundles "
+            f"are written to {out}, but check the reports before publishing them",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
 def cmd_check_bundle(args: argparse.Namespace) -> int:
-    from .checkbundle import check_bundles
+    from .checkbundle import check_bundles, summary
 
     preset = load_preset(args.preset)
     problems = check_bundles(preset, Path(args.bundles))
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
-    if not problems:
-        print(f"all bundles in {args.bundles} pass", file=sys.stderr)
+    if not problems:  # what was checked, so that a pass is not taken on trust
+        for line in summary(preset, Path(args.bundles)):
+            print(line, file=sys.stderr)
     return 1 if problems else 0
 
 
