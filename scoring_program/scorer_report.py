@@ -178,8 +178,10 @@ class _Axes:
 
     def __init__(self, left: float, low: float, log: bool) -> None:
         self.left, self.log = left, log
-        self.low = math.log10(low) if log else low
         self.high = 0.0 if log else 1.0
+        # With at most PLOT_MIN_NEGATIVES non-members the log grid is the single FPR 1: keep
+        # one decade of axis, or every coordinate would be 0/0 (NaN in the SVG).
+        self.low = min(math.log10(low), self.high - 1.0) if log else low
 
     def _unit(self, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=np.float64)

@@ -7,6 +7,7 @@ largest TPR over thresholds whose FPR is at most alpha; tied scores are never sp
 from __future__ import annotations
 
 import math
+import warnings
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 
@@ -419,3 +420,16 @@ def test_roc_svg_log_chart_starts_at_the_bottom_edge_when_tpr_is_below_0_001():
     bottom = float(rects[1].get("y")) + float(rects[1].get("height"))
     assert log[0, 1] == pytest.approx(bottom, abs=0.01) and np.all(log[1:, 1] < bottom)
     assert len(list(root.iter("circle"))) == 3  # TPR@0.1 = 0 has no place on the log chart
+
+
+def test_roc_svg_with_too_few_non_members_for_a_log_grid_has_finite_coordinates():
+    """At most PLOT_MIN_NEGATIVES non-members: the log grid is FPR 1 alone, the axis one decade."""
+    labels = np.array([0] * M.PLOT_MIN_NEGATIVES + [1] * 30)
+    scores = np.linspace(0.0, 1.0, len(labels))
+    roc = M.roc_counts(labels, scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns on 0/0 where it makes a NaN
+        svg = S.report.roc_svg(roc, "t", M.metrics_from_roc(roc)["TPR_FPR_1000"])
+    assert "nan" not in svg.lower() and "inf" not in svg.lower()
+    root, (lin, log) = _svg_curves(svg)
+    assert np.isfinite(lin).all() and np.isfinite(log).all()
