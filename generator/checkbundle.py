@@ -646,17 +646,12 @@ def _check_model(ref, shipped: bool, archive: zipfile.ZipFile, root: Path, shape
 def _architecture_shapes(ref):
     """The tensor shapes of the scenario's architecture, built as micokit builds it, or the
     DataError micokit would raise."""
-    from micokit.architectures import build_model
     from micokit.errors import DataError
-    from micokit.loading import first_line
 
     try:
-        module = build_model(ref.scenario.architecture)
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        return DataError(
-            f"{ref.task.manifest_path}: scenario {ref.scenario.id!r}: its architecture cannot "
-            f"be built ({type(error).__name__}: {first_line(error)})"
-        )
+        module = ref.build_architecture()
+    except DataError as error:
+        return error
     return {name: _Shape(tuple(t.shape)) for name, t in module.state_dict().items()}
 
 

@@ -383,6 +383,19 @@ class ModelRef:
         dataset = self.task.dataset(self.scenario)
         return dataset.points(self.challenge_indices, self.path / CHALLENGE_FILE)
 
+    def build_architecture(self) -> torch.nn.Module:
+        """A freshly initialised network of the scenario's architecture, or a DataError naming
+        the manifest (an architecture micokit cannot build is the manifest's problem)."""
+        from .architectures import build_model
+
+        try:
+            return build_model(self.scenario.architecture)
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise DataError(
+                f"{self.task.manifest_path}: scenario {self.scenario.id!r}: its architecture "
+                f"cannot be built ({type(error).__name__}: {first_line(error)})"
+            ) from None
+
     def load(self, device: str | torch.device | None = "cpu") -> LoadedModel:
         """The network in eval mode on ``device`` (``"auto"``: GPU when available)."""
         device = pick_device(device)
@@ -390,18 +403,10 @@ class ModelRef:
             return self._load_roberta(device)
         from safetensors.torch import load_file
 
-        from .architectures import build_model
-
         path = self.path / "model.safetensors"
         if not path.is_file():
             raise DataError(f"{path}: file not found")
-        try:
-            module = build_model(self.scenario.architecture)
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise DataError(
-                f"{self.task.manifest_path}: scenario {self.scenario.id!r}: its architecture "
-                f"cannot be built ({type(error).__name__}: {first_line(error)})"
-            ) from None
+        module = self.build_architecture()
         try:
             weights = load_file(str(path))
         except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
