@@ -145,6 +145,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--stale", action="store_true", help="also check each finished model's config key"
     )
     stat.set_defaults(command="status")
+
+    plan = sub.add_parser(
+        "plan",
+        help="σ, steps, model size, memory and measured time per model for every scenario",
+    )
+    plan.add_argument("--preset", default="demo", help="preset name or YAML path (default: demo)")
+    plan.add_argument(
+        "--data-dir", help="data directory (only a pretrained model's config.json is read there)"
+    )
+    plan.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: the preset's)")
+    plan.add_argument(
+        "--steps",
+        default="5",
+        metavar="N",
+        help="timed steps per setup, after 1 warm-up (default: 5)",
+    )
+    plan.add_argument(
+        "--batch-models",
+        default="16",
+        metavar="K",
+        help="models per stack for the batched MLP trainer (default: 16)",
+    )
+    plan.add_argument("--json", metavar="PATH", help="also write the plan as JSON to PATH")
+    plan.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    plan.set_defaults(command="plan")
     return parser
 
 

@@ -388,12 +388,52 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count_option(name: str, text: str, maximum: int) -> int:
+    """A positive count given on the command line, or a one-line UsageError."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= maximum:
+        raise UsageError(f"{name} {text!r}: expected an integer from 1 to {maximum:,}")
+    return value
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print what training the preset takes (generator.plan); ``--json`` also writes it."""
+    import json
+
+    from .plan import MAX_BATCH_MODELS, MAX_STEPS, check_device, plan_preset, render
+    from .writes import write_text_atomic
+
+    steps = _count_option("--steps", args.steps, MAX_STEPS)
+    batch_models = _count_option("--batch-models", args.batch_models, MAX_BATCH_MODELS)
+    preset = load_preset(args.preset)
+    device = check_device(args.device or preset.device)
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    if data_dir is not None and not data_dir.is_dir():
+        raise UsageError(f"{data_dir}: not a folder (--data-dir)")
+    out = Path(args.json) if args.json else None
+    if out is not None and (out.is_dir() or not out.parent.is_dir()):
+        raise UsageError(f"{out}: cannot write the JSON there (not a file in an existing folder)")
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    started = time.perf_counter()
+    result = plan_preset(preset, device, data_dir, steps, batch_models, progress)
+    result["wall_time_s"] = round(time.perf_counter() - started, 1)
+    print(render(result))
+    if out is not None:
+        write_text_atomic(out, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "bundle": cmd_bundle,
     "check-bundle": cmd_check_bundle,
     "export": cmd_export,
     "status": cmd_status,
+    "plan": cmd_plan,
 }
 # Errors an organizer can cause: printed as one line, exit status 2.
 USER_ERRORS = (PresetError, DatasetError, ExportError, UsageError, MicokitError)
