@@ -19,6 +19,8 @@ from micokit.errors import MicokitError, OptionError
 from micokit.loading import open_task
 from micokit.submission import PredictionError, load_scorer, pack, write_train_reference
 
+from .test_kit_errors import assert_one_line
+
 REPO = Path(__file__).resolve().parents[1]
 SCORE_PY = REPO / "scoring_program" / "score.py"
 EXIT_BAD_INPUT = 2
@@ -29,14 +31,6 @@ def run_cli(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, str
     status = cli.main([str(a) for a in args])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
-
-
-def assert_one_line(err: str, *fragments: str) -> None:
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for fragment in fragments:
-        assert fragment in lines[0], err
 
 
 def constant_predictions(task, phases=("train", "dev", "final"), value=0.5) -> dict:
