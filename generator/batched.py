@@ -44,7 +44,6 @@ reported in its metadata (``non_finite``); the others carry on, since nothing mi
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,9 +58,11 @@ from .datasets import TaskData
 from .presets import ScenarioSpec, TrainingSpec
 from .training import (
     EVAL_BATCH,
+    NOISE_SEED_XOR,
     TrainedModel,
     achieved_epsilon,
     create_model,
+    dp_schedule,
     expected_warnings_silenced,
     library_versions,
     make_optimizer,
@@ -71,7 +72,6 @@ from .training import (
 
 # MicoMLP's state_dict keys, in parameter order (the order Opacus draws noise in).
 PARAM_NAMES = ("layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias")
-NOISE_SEED_XOR = 0x5DEECE66D  # train_model's noise generator seed is training_seed ^ this
 CLIP_EPS = 1e-6  # Opacus: max_grad_norm / (per_sample_norms + 1e-6)
 
 
@@ -424,9 +424,7 @@ class _Tracker:
 def _dp_plan(scenario: ScenarioSpec, n: int) -> dict[str, Any]:
     """_train_dp's numbers: q = 1 / len(loader), σ for the planned steps, Opacus' step count."""
     spec = scenario.training
-    batches_per_epoch = math.ceil(n / spec.batch_size)  # len(DataLoader(train_set, batch_size))
-    sample_rate = 1 / batches_per_epoch
-    steps_planned = spec.epochs * batches_per_epoch
+    sample_rate, steps_planned = dp_schedule(n, spec.batch_size, spec.epochs)
     return {
         "sample_rate": sample_rate,
         "steps_planned": steps_planned,

@@ -73,13 +73,14 @@ def schedule(scenario: ScenarioSpec) -> dict[str, Any]:
     Poisson loader uses) and its planned steps ``epochs · len(loader)``; ε = ∞ takes the same
     number of steps and reports ``batch_size / n`` as its sample rate.
     """
+    from .training import dp_schedule
+
     spec = scenario.training
-    per_epoch = math.ceil(scenario.n / spec.batch_size)
-    rate = 1 / per_epoch if scenario.is_dp else spec.batch_size / scenario.n
+    dp_rate, steps = dp_schedule(scenario.n, spec.batch_size, spec.epochs)
     return {
-        "steps_per_epoch": per_epoch,
-        "steps": spec.epochs * per_epoch,
-        "sample_rate": rate,
+        "steps_per_epoch": steps // spec.epochs,
+        "steps": steps,
+        "sample_rate": dp_rate if scenario.is_dp else spec.batch_size / scenario.n,
         "logical_batch": spec.batch_size,
         "physical_batch": spec.max_physical_batch_size or spec.batch_size,
     }
@@ -487,7 +488,6 @@ def time_batched(
     import torch
 
     from .batched import (
-        NOISE_SEED_XOR,
         StackedMLP,
         _Data,
         _Tracker,
@@ -501,7 +501,7 @@ def time_batched(
         poisson_epoch_masks,
     )
     from .datasets import TaskData
-    from .training import create_model, make_optimizer
+    from .training import NOISE_SEED_XOR, create_model, make_optimizer
 
     spec, plan, n = scenario.training, schedule(scenario), scenario.n
     models = []

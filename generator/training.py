@@ -138,6 +138,21 @@ def make_scheduler(optimizer: torch.optim.Optimizer, spec: TrainingSpec):
     )
 
 
+# The DP noise generator's seed is the training seed XOR this, so that the noise stream differs
+# from the one that drew the initial weights and the batches.
+NOISE_SEED_XOR = 0x5DEECE66D
+
+
+def dp_schedule(n: int, batch_size: int, epochs: int) -> tuple[float, int]:
+    """(q, planned steps) of DP training on ``n`` examples.
+
+    ``q = 1 / len(DataLoader(train_set, batch_size))``, the sample rate Opacus' Poisson loader
+    uses, and ``epochs · len(loader)`` steps, the ones σ is calibrated for.
+    """
+    batches = math.ceil(n / batch_size)
+    return 1 / batches, epochs * batches
+
+
 @lru_cache(maxsize=64)
 def noise_multiplier(epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
     """σ that makes ``steps`` Poisson-subsampled steps (ε, δ)-DP under the PRV accountant.
@@ -226,8 +241,7 @@ def _train_dp(model, train_set, scenario, device, generator, noise_generator, ba
 
     spec = scenario.training
     loader = DataLoader(train_set, batch_size=spec.batch_size, generator=generator)
-    sample_rate = 1 / len(loader)  # what Opacus' Poisson loader uses
-    steps_planned = spec.epochs * len(loader)
+    sample_rate, steps_planned = dp_schedule(len(train_set), spec.batch_size, spec.epochs)
     sigma = noise_multiplier(scenario.epsilon, scenario.delta, sample_rate, steps_planned)
     engine = PrivacyEngine(accountant="prv")
     optimizer = make_optimizer(model, spec)
@@ -311,7 +325,7 @@ def train_model(
     generator = torch.Generator().manual_seed(training_seed)
     info: dict[str, Any]
     if scenario.is_dp:
-        noise_generator = torch.Generator(device=device).manual_seed(training_seed ^ 0x5DEECE66D)
+        noise_generator = torch.Generator(device=device).manual_seed(training_seed ^ NOISE_SEED_XOR)
         info, model = _train_dp(
             model,
             train_set,
