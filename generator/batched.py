@@ -544,7 +544,9 @@ def _accuracies(stacked: StackedMLP, data: _Data, runs) -> list[tuple[float, flo
                 correct[k, torch.as_tensor(np.asarray(i, dtype=np.int64), device=data.device)]
                 for i in (test, train)
             ]
-            out.append(tuple(float(r.float().mean()) if len(r) else 0.0 for r in rates))
+            # correct / count, as evaluate computes it (a float32 mean would differ in the
+            # last digits)
+            out.append(tuple(int(r.sum()) / max(len(r), 1) for r in rates))
         return out
     models = [stacked.model(k).to(data.device) for k in range(stacked.k)]
     return [

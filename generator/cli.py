@@ -15,6 +15,7 @@ from micokit.cli import positive_int
 
 from . import __version__
 from .errors import UsageError
+from .presets import DEFAULT_BATCH_MODELS
 from .seeds import MASTER_SEED_ENV
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -163,9 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument(
         "--batch-models",
-        default="16",
+        default=str(DEFAULT_BATCH_MODELS),
         metavar="K",
-        help="models per stack for the batched MLP trainer (default: 16)",
+        help=f"models per stack for the batched MLP trainer (default: {DEFAULT_BATCH_MODELS})",
     )
     plan.add_argument("--json", metavar="PATH", help="also write the plan as JSON to PATH")
     plan.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

@@ -403,7 +403,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Print what training the preset takes (generator.plan); ``--json`` also writes it."""
     import json
 
-    from .plan import MAX_BATCH_MODELS, MAX_STEPS, check_device, plan_preset, render
+    from .plan import MAX_STEPS, check_device, plan_preset, render
+    from .presets import MAX_BATCH_MODELS
     from .writes import write_text_atomic
 
     steps = _count_option("--steps", args.steps, MAX_STEPS)

@@ -2,7 +2,9 @@
 
 Every model is a pure, idempotent :class:`~generator.store.ModelTask`, so an executor only has to
 run each task at least once: a model finished twice is written once (atomic rename), and a retry
-after a crash simply trains the model again from its seeds.
+after a crash simply trains the model again from its seeds. Executors hand out *units*: the
+models of one trainer call (:func:`~generator.store.work_units`), one model each unless the
+scenario uses the batched trainer; outcomes and retries are still booked model by model.
 
 :func:`run_tasks` is the seam: it sorts the chosen models into finished (skipped), stale
 (reported, or retrained on request) and to do, then hands the rest to one executor. Each executor
@@ -35,11 +37,15 @@ from .locks import claim_path, folder_lock, holder, wait_for_claim
 from .store import (
     GenerationContext,
     ModelTask,
+    Outcome,
     find_stale,
     is_finished,
-    run_model_task,
+    run_model_unit,
     sweep_partial,
+    work_units,
 )
+
+Unit = tuple[ModelTask, ...]  # the models of one trainer call (store.training_group)
 
 DEFAULT_RETRIES = 2
 STALE_SHOWN = 10  # stale models listed one by one; the rest are counted
@@ -157,6 +163,20 @@ class Tracker:
             (self.summary.done if outcome == "done" else self.summary.skipped).append(task)
         self._tick()
 
+    def unit_finished(self, outcomes: list[Outcome]) -> list[ModelTask]:
+        """Record a unit's outcomes (store.run_model_unit); return the models to run again."""
+        again = []
+        for task, outcome, error in outcomes:
+            if error is None:
+                self.finished(task, outcome)
+            elif self.attempt_failed(task, error):
+                again.append(task)
+        return again
+
+    def unit_failed(self, unit: Unit, error: str) -> list[ModelTask]:
+        """Charge every model of ``unit`` one failed attempt; return those to run again."""
+        return [task for task in unit if self.attempt_failed(task, error)]
+
     def attempt_failed(self, task: ModelTask, error: str) -> bool:
         """Charge ``task`` one failed attempt; True when it should run again.
 
@@ -217,20 +237,21 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def run_inline(context: GenerationContext, tasks: list[ModelTask], show: bool = True) -> RunSummary:
-    """Run each task in this process, in order, without retries: the simplest path, for debugging."""
-    if not tasks:
+def run_inline(context: GenerationContext, units: list[Unit], show: bool = True) -> RunSummary:
+    """Run each unit in this process, in order, without retries: the simplest path, for debugging."""
+    if not units:
         return RunSummary()
     threads = cpu_threads(context, os.cpu_count() or 1)
-    with torch_threads(threads), Tracker(context, len(tasks), retries=0, show=show) as tracker:
-        for task in tasks:
-            tracker.refresh(running=1)
+    total = sum(len(unit) for unit in units)
+    with torch_threads(threads), Tracker(context, total, retries=0, show=show) as tracker:
+        for unit in units:
+            tracker.refresh(running=len(unit))
             try:
-                outcome = run_model_task(context, task)
+                outcomes = run_model_unit(context, unit)
             except Exception as error:  # noqa: BLE001 - reported, not swallowed
-                tracker.attempt_failed(task, f"{type(error).__name__}: {error}")
+                tracker.unit_failed(unit, f"{type(error).__name__}: {error}")
             else:
-                tracker.finished(task, outcome)
+                tracker.unit_finished(outcomes)
         tracker.refresh(running=0)
     return tracker.summary
 
@@ -251,30 +272,31 @@ def _init_worker(slots, threads: int, device: str) -> None:
     _WORKER_DEVICE = f"cuda:{slot % gpus}" if gpus else ("cpu" if device == "auto" else device)
 
 
-def _run_in_worker(context: GenerationContext, task: ModelTask) -> str:
-    return run_model_task(replace(context, device=_WORKER_DEVICE), task)
+def _run_in_worker(context: GenerationContext, unit: Unit) -> list[Outcome]:
+    return run_model_unit(replace(context, device=_WORKER_DEVICE), unit)
 
 
 def run_local(
     context: GenerationContext,
-    tasks: list[ModelTask],
+    units: list[Unit],
     workers: int,
     retries: int = DEFAULT_RETRIES,
     show: bool = True,
 ) -> RunSummary:
-    """Run tasks on a pool of ``workers`` processes; rebuild the pool if a worker dies.
+    """Run units on a pool of ``workers`` processes; rebuild the pool if a worker dies.
 
-    At most ``workers`` models are submitted at a time, so every submitted model is one that is
+    At most ``workers`` units are submitted at a time, so every submitted unit is one that is
     actually running: when a worker dies (OOM kill, segfault, ``kill -9``) the pool breaks, the
     models then in flight are charged one attempt, and a fresh pool takes them again, up to
     ``retries`` extra attempts each. An exception inside a model (CUDA out of memory when several
     models share a GPU, say) is charged and retried the same way. Then the model is reported as
-    failed, never dropped.
+    failed, never dropped. A unit run again holds only its models still to do.
     """
     ctx = multiprocessing.get_context("spawn")  # fork + torch threads can deadlock
     threads = cpu_threads(context, (os.cpu_count() or 1) // workers)
-    queue = list(reversed(tasks))  # pop() from the end keeps the given order
-    with Tracker(context, len(tasks), retries, show) as tracker:
+    queue = list(reversed(units))  # pop() from the end keeps the given order
+    total = sum(len(unit) for unit in units)
+    with Tracker(context, total, retries, show) as tracker:
         while queue:
             slots = ctx.Queue()
             for slot in range(workers):
@@ -283,31 +305,31 @@ def run_local(
                 max_workers=workers, mp_context=ctx, initializer=_init_worker,
                 initargs=(slots, threads, context.device),
             )  # fmt: skip
-            futures: dict[Future, ModelTask] = {}
+            futures: dict[Future, Unit] = {}
             broken = False
             lost: list[ModelTask] = []  # in flight when the pool broke
             while (queue and not broken) or futures:
                 while queue and not broken and len(futures) < workers:
-                    task = queue.pop()
-                    futures[pool.submit(_run_in_worker, context, task)] = task
-                tracker.refresh(running=len(futures))
+                    unit = queue.pop()
+                    futures[pool.submit(_run_in_worker, context, unit)] = unit
+                tracker.refresh(running=sum(len(u) for u in futures.values()))
                 finished, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    task = futures.pop(future)
+                    unit = futures.pop(future)
                     try:
-                        outcome = future.result()
+                        outcomes = future.result()
                     except BrokenProcessPool:
                         if not broken:
                             tracker.say("a worker process died; restarting the pool")
                         broken = True
-                        lost.append(task)
-                        if tracker.attempt_failed(task, "worker process died"):
-                            queue.append(task)
+                        lost += unit
+                        again = tracker.unit_failed(unit, "worker process died")
                     except Exception as error:  # noqa: BLE001 - a bug, bad data or CUDA OOM
-                        if tracker.attempt_failed(task, f"{type(error).__name__}: {error}"):
-                            queue.append(task)
+                        again = tracker.unit_failed(unit, f"{type(error).__name__}: {error}")
                     else:
-                        tracker.finished(task, outcome)
+                        again = tracker.unit_finished(outcomes)
+                    if again:
+                        queue.append(tuple(again))
             pool.shutdown(wait=True, cancel_futures=True)
             for task in lost:  # every worker is gone now: nothing writes there any more
                 discard_partial(context, task)
@@ -407,17 +429,20 @@ def _execute(
     models_per_gpu: int,
     chunk_size: int | None,
 ) -> RunSummary:
-    """One round of ``todo`` on the chosen executor."""
+    """One round of ``todo`` on the chosen executor, in units of one trainer call each."""
+    from .presets import load_preset
+
+    units = work_units(load_preset(context.preset_path), todo)
     if executor == "inline":
-        return run_inline(context, todo, show)
+        return run_inline(context, units, show)
     if executor == "ray":
         from .ray_executor import run_ray
 
         return run_ray(
-            context, todo, retries=retries, show=show, address=ray_address,
+            context, units, retries=retries, show=show, address=ray_address,
             models_per_gpu=models_per_gpu, chunk_size=chunk_size,
         )  # fmt: skip
     workers = workers or default_workers(context.device, models_per_gpu)
     if workers == 1:
-        return run_inline(context, todo, show)
-    return run_local(context, todo, max(1, min(workers, len(todo))), retries, show)
+        return run_inline(context, units, show)
+    return run_local(context, units, max(1, min(workers, len(units))), retries, show)

@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .presets import CNN_DEFAULTS, MLP_DEFAULTS, OFFICIAL_SIZES, Preset, ScenarioSpec
+from .presets import (
+    CNN_DEFAULTS,
+    DEFAULT_BATCH_MODELS,
+    MLP_DEFAULTS,
+    OFFICIAL_SIZES,
+    TRAINERS,
+    Preset,
+    ScenarioSpec,
+)
 
 SYNTHETIC_NOTE = "synthetic data of the official shapes"
 WARMUP_STEPS = 1
@@ -57,9 +65,7 @@ CPU_STEP_BUDGET_S = 1.5
 # that ``plan --preset mico`` stays within minutes on a 2-core machine (and a busy one).
 CPU_TIMING_BUDGET_S = 10.0
 MAX_STEPS = 1000  # timed steps per scenario: a bound on --steps
-MAX_BATCH_MODELS = 1024
 BYTES = 4  # float32
-TRAINERS = ("standard", "batched")
 
 
 # ----------------------------------------------------------------------- schedule and privacy
@@ -595,7 +601,7 @@ def plan_preset(
     device,
     data_dir: Path | None = None,
     steps: int = 5,
-    batch_models: int = 16,
+    batch_models: int = DEFAULT_BATCH_MODELS,
     progress=None,
 ) -> dict[str, Any]:
     """Everything ``plan`` prints, as one JSON-ready mapping (see the module docstring)."""

@@ -28,6 +28,15 @@ DATASET_KINDS = ("cifar10", "sst2", "purchase100", "digits", "synthetic_purchase
 ARCHS = ("cnn", "mlp", "roberta")
 OPTIMIZERS = ("sgd", "adam")
 GRAD_SAMPLE_MODES = ("ghost", "hooks")
+# How a scenario's models are trained (docs/presets.md, "Trainers"): ``standard`` trains one
+# model per program (training.train_model: plain SGD/Adam, or Opacus for DP); ``batched``
+# trains ``batch_models`` MLPs as one stacked program (generator.batched). The functions are
+# registered in generator.trainers; here only what a preset may name, and the architectures
+# each one can train (None: any), so that a preset is checked without importing torch.
+TRAINER_ARCHS: dict[str, tuple[str, ...] | None] = {"standard": None, "batched": ("mlp",)}
+TRAINERS = tuple(TRAINER_ARCHS)
+DEFAULT_BATCH_MODELS = 16
+MAX_BATCH_MODELS = 1024
 EXECUTORS = ("inline", "local", "ray")
 # Sizes of the official files; the loaders accept other sizes, and splits.check_sizes checks the
 # real count again when a model is trained. Synthetic sets have the preset's own ``size``.
@@ -136,6 +145,17 @@ class TrainingSpec:
     max_grad_norm: float | None = None
     max_physical_batch_size: int | None = None
     grad_sample_mode: str = "ghost"
+    trainer: str = "standard"
+    # Models trained together by the batched trainer: the scenario's models in the order
+    # train, dev, final, cut into consecutive groups of this many. Fixed by the preset, never by
+    # the free memory of the moment, so that the same preset groups them the same way on every
+    # run and executor (padding, and with it the last bits of the weights, depends on the group).
+    batch_models: int = DEFAULT_BATCH_MODELS
+
+    @property
+    def models_per_call(self) -> int:
+        """How many models one call of the trainer trains (1 unless batched)."""
+        return self.batch_models if self.trainer == "batched" else 1
 
 
 @dataclass(frozen=True)
@@ -379,6 +399,7 @@ def _training(path: Path, where: str, raw: dict) -> TrainingSpec:
     _choice(
         path, f"{where}.grad_sample_mode", raw.get("grad_sample_mode", "ghost"), GRAD_SAMPLE_MODES
     )
+    _choice(path, f"{where}.trainer", raw.get("trainer", "standard"), TRAINERS)
     values = dict(raw)
     # None switches an optional feature off; the other keys always need a value.
     optional = {"max_grad_norm", "lr_step_size", "max_physical_batch_size"}
@@ -389,9 +410,10 @@ def _training(path: Path, where: str, raw: dict) -> TrainingSpec:
         if key in raw:
             values[key] = _number(path, f"{where}.{key}", raw[key], positive=False)
     # Batch sizes are bounded by the training set once n is known (_batch_sizes).
-    for key in ("batch_size", "epochs", "lr_step_size", "max_physical_batch_size"):
+    limits = {"epochs": MAX_EPOCHS, "lr_step_size": MAX_EPOCHS, "batch_models": MAX_BATCH_MODELS}
+    for key in ("batch_size", "epochs", "lr_step_size", "max_physical_batch_size", "batch_models"):
         if key in raw and not (key in optional and raw[key] is None):
-            limit = MAX_EPOCHS if key in ("epochs", "lr_step_size") else None
+            limit = limits.get(key)
             values[key] = _number(path, f"{where}.{key}", raw[key], integer=True, maximum=limit)
     return TrainingSpec(**values)
 
@@ -645,6 +667,21 @@ def _scenario(path, where, raw, task_raw, task_id, datasets, defaults, known) ->
     n, m = _sizes(path, where, raw, task_raw, dataset)
     _batch_sizes(path, f"{where}.training", training, n)
     model = _model(path, f"{where}.model", _merge(task_raw.get("model"), raw.get("model")), dataset)
+    if training.trainer == "batched" and training.max_physical_batch_size is not None:
+        raise _fail(
+            path,
+            f"{where}.training.max_physical_batch_size",
+            "the batched trainer takes each logical batch whole; "
+            "bound its memory with batch_models instead",
+        )
+    archs = TRAINER_ARCHS[training.trainer]
+    if archs is not None and model["arch"] not in archs:
+        raise _fail(
+            path,
+            f"{where}.training.trainer",
+            f"the {training.trainer} trainer trains {', '.join(archs)} models, "
+            f"not {model['arch']!r} (use trainer: standard)",
+        )
     return ScenarioSpec(
         id=raw["id"],
         task=task_id,

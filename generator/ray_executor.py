@@ -30,8 +30,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .executors import DEFAULT_RETRIES, RunSummary, Tracker, cpu_threads, discard_partial
-from .store import GenerationContext, ModelTask, run_model_task
+from .executors import DEFAULT_RETRIES, RunSummary, Tracker, Unit, cpu_threads, discard_partial
+from .store import GenerationContext, ModelTask, run_model_unit
 
 RAY_PIN = "ray==2.60.0"
 WAIT_S = 1.0  # how often the bar refreshes its ETA while no model finishes
@@ -137,17 +137,19 @@ def plan_resources(
 
 
 def run_chunk(
-    context: GenerationContext, tasks: list[ModelTask], threads: int
+    context: GenerationContext, units: list[Unit], threads: int
 ) -> Iterator[tuple[ModelTask, str, str | None]]:
-    """The Ray task: train ``tasks`` one after the other, yielding (task, outcome, error) each."""
+    """The Ray task: train ``units`` one after the other, yielding (task, outcome, error) for
+    each model as soon as its unit is stored."""
     import torch
 
     torch.set_num_threads(max(1, threads))
-    for task in tasks:
+    for unit in units:
         try:
-            yield task, run_model_task(context, task), None
+            outcomes = run_model_unit(context, unit)
         except Exception as error:  # noqa: BLE001 - sent to the driver, which retries or reports
-            yield task, "error", f"{type(error).__name__}: {error}"
+            outcomes = [(task, "error", f"{type(error).__name__}: {error}") for task in unit]
+        yield from outcomes
 
 
 def default_chunk_size(models: int, slots: int) -> int:
@@ -157,7 +159,7 @@ def default_chunk_size(models: int, slots: int) -> int:
 
 def run_ray(
     context: GenerationContext,
-    tasks: list[ModelTask],
+    units: list[Unit],
     retries: int = DEFAULT_RETRIES,
     show: bool = True,
     address: str | None = None,
@@ -165,8 +167,8 @@ def run_ray(
     chunk_size: int | None = None,
     cpus_per_model: float = 1,
 ) -> RunSummary:
-    """Run ``tasks`` on Ray in chunks; retry failed models, then report them as failed."""
-    if not tasks:
+    """Run ``units`` on Ray in chunks; retry failed models, then report them as failed."""
+    if not units:
         return RunSummary()
     ray = import_ray()
     connected = connect(ray, address)
@@ -174,32 +176,51 @@ def run_ray(
         plan = plan_resources(
             ray.cluster_resources(), context.device, models_per_gpu, cpus_per_model
         )
-        size = chunk_size or default_chunk_size(len(tasks), plan.slots)
+        total = sum(len(unit) for unit in units)
+        size = chunk_size or default_chunk_size(total, plan.slots)
         remote = ray.remote(run_chunk).options(
             num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_retries=0,
             num_returns="streaming", name="generator.train_models",
         )  # fmt: skip
         worker_context = replace(context, device=plan.device, show_progress=False)
         threads = cpu_threads(context, int(plan.num_cpus))
-        with Tracker(context, len(tasks), retries, show) as tracker:
+        with Tracker(context, total, retries, show) as tracker:
             _drive(ray, tracker, lambda chunk: remote.remote(worker_context, chunk, threads),
-                   tasks, size, plan.slots)  # fmt: skip
+                   units, size, plan.slots)  # fmt: skip
         return tracker.summary
     finally:
         if connected:
             ray.shutdown()
 
 
-def _drive(ray: Any, tracker: Tracker, submit, tasks: list[ModelTask], size: int, slots: int):
+def chunks(units: list[Unit], size: int) -> list[list[Unit]]:
+    """Consecutive units, about ``size`` models per chunk, never splitting a unit."""
+    out: list[list[Unit]] = []
+    models = 0
+    for unit in units:
+        if not out or models >= size:
+            out.append([])
+            models = 0
+        out[-1].append(unit)
+        models += len(unit)
+    return out
+
+
+def _drive(ray: Any, tracker: Tracker, submit, units: list[Unit], size: int, slots: int):
     """Submit every chunk, then consume results model by model until none is outstanding."""
     active: dict[Any, list[ModelTask]] = {}  # streaming generator -> its models not yet reported
+    unit_of = {task: unit for unit in units for task in unit}
 
-    def start(chunk: list[ModelTask]) -> None:
-        if chunk:
-            active[submit(chunk)] = list(chunk)
+    def start(tasks: list[ModelTask]) -> None:
+        """Submit ``tasks`` as one chunk, each with the models of its unit still to run."""
+        again: dict[Unit, list[ModelTask]] = {}
+        for task in tasks:
+            again.setdefault(unit_of[task], []).append(task)
+        if again:
+            active[submit([tuple(members) for members in again.values()])] = list(tasks)
 
-    for first in range(0, len(tasks), size):
-        start(tasks[first : first + size])
+    for chunk in chunks(units, size):
+        active[submit(chunk)] = [task for unit in chunk for task in unit]
     while active:
         tracker.refresh(running=min(len(active), slots))
         ready, _ = ray.wait(list(active), num_returns=1, timeout=WAIT_S)
@@ -213,7 +234,7 @@ def _drive(ray: Any, tracker: Tracker, submit, tasks: list[ModelTask], size: int
                 continue
             except ray.exceptions.RayError as failure:
                 del active[generator]
-                start(_after_chunk_failure(ray, tracker, left, failure))
+                start(_after_chunk_failure(ray, tracker, left, unit_of, failure))
                 continue
             left.remove(task)
             if error is None:
@@ -224,19 +245,21 @@ def _drive(ray: Any, tracker: Tracker, submit, tasks: list[ModelTask], size: int
 
 
 def _after_chunk_failure(
-    ray: Any, tracker: Tracker, left: list[ModelTask], failure: Exception
+    ray: Any, tracker: Tracker, left: list[ModelTask], unit_of: dict, failure: Exception
 ) -> list[ModelTask]:
     """The models of a failed chunk to run again.
 
-    A dead worker or node (killed, out of memory, preempted) was running the first model not yet
-    reported: only that one is charged. An error in the chunk code itself or in setting up its
-    environment would hit every model of the chunk, so each is charged.
+    A dead worker or node (killed, out of memory, preempted) was running the first unit not yet
+    reported: only its models are charged. An error in the chunk code itself or in setting up
+    its environment would hit every model of the chunk, so each is charged.
     """
     kind = type(failure).__name__
     if isinstance(failure, ray.exceptions.RayTaskError | ray.exceptions.RuntimeEnvSetupError):
         first_line = str(failure).strip().splitlines()[0]
         return [t for t in left if tracker.attempt_failed(t, f"{kind}: {first_line}")]
+    running = [t for t in left if unit_of[t] == unit_of[left[0]]]
     tracker.say(f"a Ray worker died ({kind}) during {left[0]}; resubmitting {len(left)} model(s)")
-    retry = tracker.attempt_failed(left[0], f"Ray worker died ({kind})")
-    discard_partial(tracker.context, left[0])
-    return left if retry else left[1:]
+    again = [t for t in running if tracker.attempt_failed(t, f"Ray worker died ({kind})")]
+    for task in running:
+        discard_partial(tracker.context, task)
+    return again + [t for t in left if t not in running]

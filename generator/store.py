@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import shutil
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -105,6 +106,11 @@ def config_parts(scenario: ScenarioSpec, fingerprint: str) -> dict[str, str]:
     del settings["label"]  # a leaderboard caption: renaming it must not retrain anything
     if scenario.epsilon is None:
         del settings["delta"]  # plain training never reads δ
+    if scenario.training.trainer == "standard":
+        # Keys added with the batched trainer: at their defaults they change nothing, and
+        # models finished before they existed must stay current.
+        for key in ("trainer", "batch_models"):
+            del settings["training"][key]
     return {"settings": _sha256_json(settings), "dataset": fingerprint, "code": __version__}
 
 
@@ -312,80 +318,178 @@ def _check_complete(tmp: Path) -> None:
         raise RuntimeError(f"{tmp}: incomplete model folder (missing {', '.join(missing)})")
 
 
-def run_model_task(context: GenerationContext, task: ModelTask) -> str:
-    """Train and store one model; return ``"done"``, ``"skipped"`` (already finished),
-    ``"stale"`` (finished under another configuration, kept untouched and not reused) or
-    ``"claimed"`` (another run is training it right now; see :mod:`generator.locks`).
+def training_group(preset: Preset, task: ModelTask) -> tuple[ModelTask, ...]:
+    """The models trained in one call together with ``task``: ``(task,)`` unless batched.
 
-    Pure and idempotent: the result depends only on the preset, the dataset, the seeds and the
-    task's identity, and nothing becomes visible under the final name until it is complete.
+    A batched scenario's models, in the order train, dev, final, are cut into consecutive
+    groups of ``training.batch_models``. The groups depend on the preset alone, never on which
+    models are still to do, so resuming, narrowing (``--phases``, ``--indices``) or another
+    executor train every model in the same company, and reproducible stores stay byte-identical.
+    """
+    scenario = preset.task(task.task).scenario(task.scenario)
+    size = scenario.training.models_per_call
+    if size == 1:
+        return (task,)
+    models = all_tasks(preset, tasks=[task.task], scenarios=[task.scenario])
+    first = models.index(task) // size * size
+    return tuple(models[first : first + size])
+
+
+def work_units(preset: Preset, tasks: list[ModelTask]) -> list[tuple[ModelTask, ...]]:
+    """``tasks`` gathered by :func:`training_group`, in order of first appearance: what an
+    executor hands to one call of :func:`run_model_unit`."""
+    units: dict[tuple[ModelTask, ...], list[ModelTask]] = {}
+    for task in tasks:
+        units.setdefault(training_group(preset, task), []).append(task)
+    return [tuple(members) for members in units.values()]
+
+
+# What run_model_unit says about each model: (model, outcome, error). The outcome is "done",
+# "skipped" (already finished), "stale" (finished under another configuration, kept untouched
+# and not reused), "claimed" (another run is training it right now; see generator.locks) or
+# "error", with the error's one-line text.
+Outcome = tuple[ModelTask, str, "str | None"]
+
+
+def run_model_task(context: GenerationContext, task: ModelTask) -> str:
+    """Train and store one model; return its outcome (see :data:`Outcome`), raising its error."""
+    ((_, outcome, error),) = run_model_unit(context, (task,))
+    if error is not None:
+        raise RuntimeError(error)
+    return outcome
+
+
+def run_model_unit(context: GenerationContext, unit: tuple[ModelTask, ...]) -> list[Outcome]:
+    """Train and store the models of ``unit`` (one training group, or part of one).
+
+    Pure and idempotent: each result depends only on the preset, the dataset, the seeds and the
+    model's identity (and its group's, see :func:`training_group`), and nothing becomes visible
+    under a model's final name until that model is complete. The whole group is trained even
+    when only some of its models are to be stored, so that they come out as in a full run.
     With ``context.retrain_stale`` a stale model is trained again and swapped in by renames.
+    An exception means no model of the unit was stored.
     """
     from .presets import load_preset
 
-    final = task.path(Path(context.store))
     preset = load_preset(context.preset_path)
-    scenario = preset.task(task.task).scenario(task.scenario)
+    scenario = preset.task(unit[0].task).scenario(unit[0].scenario)
     config = current_config(scenario, context.data_dir)
-    if is_finished(final) and stale_reason(context, task, config) is None:
-        return "skipped"  # the common case on a rerun, decided without taking the claim
-    claim = try_claim(final)
-    if claim is None:
-        return "claimed"
-    with claim:
-        # Holding the claim: the model cannot change under us, and any .tmp- folder of it
-        # belongs to a run that is gone.
-        _remove_leftovers(final)
-        return _train_claimed(context, task, scenario, config)
+    store = Path(context.store)
+    outcomes: dict[ModelTask, tuple[str, str | None]] = {}
+    pending = []
+    for task in unit:
+        if is_finished(task.path(store)) and stale_reason(context, task, config) is None:
+            outcomes[task] = ("skipped", None)  # the common case on a rerun, without a claim
+        else:
+            pending.append(task)
+    with ExitStack() as claims:
+        mine: dict[ModelTask, bool] = {}  # model -> whether it replaces a finished one
+        for task in pending:
+            final = task.path(store)
+            claim = try_claim(final)
+            if claim is None:
+                outcomes[task] = ("claimed", None)
+                continue
+            claims.enter_context(claim)
+            # Holding the claim: the model cannot change under us, and any .tmp- folder of it
+            # belongs to a run that is gone.
+            _remove_leftovers(final)
+            if is_finished(final):  # perhaps finished by another run since the check above
+                if stale_reason(context, task, config) is None:
+                    outcomes[task] = ("skipped", None)
+                    continue
+                if not context.retrain_stale:
+                    outcomes[task] = ("stale", None)
+                    continue
+            mine[task] = is_finished(final)
+        if mine:
+            outcomes.update(_train_and_store(context, preset, scenario, config, mine))
+    return [(task, *outcomes[task]) for task in unit]
 
 
-def _train_claimed(
-    context: GenerationContext, task: ModelTask, scenario: ScenarioSpec, config: dict[str, str]
-) -> str:
-    """The body of :func:`run_model_task`, run while holding the model's claim."""
-    from .training import pick_device, train_model
+def _train_and_store(
+    context: GenerationContext,
+    preset: Preset,
+    scenario: ScenarioSpec,
+    config: dict[str, str],
+    mine: dict[ModelTask, bool],
+) -> dict[ModelTask, tuple[str, str | None]]:
+    """Train the group of the claimed models ``mine`` and store those; call holding the claims."""
+    from .trainers import Run, non_finite_problem, train_runs
+    from .training import pick_device
 
-    final = task.path(Path(context.store))
-    replacing = False
-    if is_finished(final):  # perhaps finished by another run since the check above
-        if stale_reason(context, task, config) is None:
-            return "skipped"
-        if not context.retrain_stale:
-            return "stale"
-        replacing = True
+    group = training_group(preset, next(iter(mine)))
     data_dir = Path(context.data_dir) if context.data_dir else None
     data = load_dataset(scenario.dataset, data_dir, scenario.model)
-    seeds = model_seeds(context.master_seed, task.task, task.scenario, task.phase, task.index)
-    split = make_split(
-        len(data),
-        scenario.n,
-        scenario.m,
-        seeds["challenge"],
-        seeds["membership"],
-        seeds["training"],
+    plans, runs = [], []
+    for task in group:
+        seeds = model_seeds(context.master_seed, task.task, task.scenario, task.phase, task.index)
+        split = make_split(
+            len(data),
+            scenario.n,
+            scenario.m,
+            seeds["challenge"],
+            seeds["membership"],
+            seeds["training"],
+        )
+        seed = torch_seed(seeds["train_run"]) if context.master_seed else secrets.randbits(63)
+        plans.append((seeds, split, seed))
+        runs.append(Run(split.training, split.evaluation, seed, str(task)))
+    trained = train_runs(
+        scenario, data, runs, pick_device(context.device), data_dir, context.show_progress
     )
-    training_seed = torch_seed(seeds["train_run"]) if context.master_seed else secrets.randbits(63)
-    trained = train_model(
-        scenario, data, split.training, split.evaluation, training_seed,
-        pick_device(context.device), data_dir, context.show_progress, str(task),
-    )  # fmt: skip
+    outcomes: dict[ModelTask, tuple[str, str | None]] = {}
+    for task, (seeds, split, seed), model in zip(group, plans, trained, strict=True):
+        if task not in mine:
+            continue  # trained for its company only: finished, or another run's to store
+        problem = non_finite_problem(model)
+        if problem is not None:
+            outcomes[task] = ("error", problem)
+            continue
+        stored = StoredModel(model, data, split, seeds, seed)
+        outcomes[task] = (_store_model(context, task, scenario, config, stored, mine[task]), None)
+    return outcomes
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """What one model folder is written from."""
+
+    trained: Any  # training.TrainedModel
+    data: TaskData
+    split: Split
+    seeds: dict[str, str]
+    training_seed: int
+
+
+def _store_model(
+    context: GenerationContext,
+    task: ModelTask,
+    scenario: ScenarioSpec,
+    config: dict[str, str],
+    model: StoredModel,
+    replacing: bool,
+) -> str:
+    """Write one model under a temporary name and rename it into place; ``"done"``, or
+    ``"skipped"`` when another worker finished the same model first."""
+    final = task.path(Path(context.store))
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f"{TMP_PREFIX}{task.name}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        save_weights(trained.model, data, tmp)
-        write_split(tmp, split, seeds)
+        save_weights(model.trained.model, model.data, tmp)
+        write_split(tmp, model.split, model.seeds)
         metadata = {
             "task": task.task, "phase": task.phase, "model": task.name,
             "architecture": scenario.model, "dataset": scenario.dataset_name,
-            "n": scenario.n, "m": scenario.m, **trained.metadata,
+            "n": scenario.n, "m": scenario.m, **model.trained.metadata,
         }  # fmt: skip
         private = {
             "config_key": config_key(config),
             "config_parts": config,
             "seed_mode": "master" if context.master_seed else "secure",
             # Secure mode keeps no training seed at all: nobody can replay the DP noise.
-            "training_seed": training_seed if context.master_seed else None,
+            "training_seed": model.training_seed if context.master_seed else None,
         }
         write_json(tmp / "private.json", private)
         write_json(tmp / "metadata.json", metadata)

@@ -357,6 +357,7 @@ def train_model(
         "train_accuracy": train_accuracy,
         "device": str(device),
         "library_versions": library_versions(),
+        "trainer": "standard",
         "wall_time_s": round(time.perf_counter() - started, 3),
     }
     return TrainedModel(model.cpu().eval(), metadata)

@@ -108,6 +108,23 @@ def _write(tmp_path, mutate):
         (lambda r: r["tasks"][0].update(id="../image"), "expected an id of letters"),
         (lambda r: r["tasks"][0]["scenarios"][0].update(id=5), "expected an id of letters"),
         (lambda r: r.update(device="gpu"), "device: expected auto, cpu"),
+        (
+            lambda r: r["tasks"][0]["training"].update(trainer="batched"),
+            "tasks[0].scenarios[0].training.trainer: the batched trainer trains mlp models, "
+            "not 'cnn' (use trainer: standard)",
+        ),
+        (
+            lambda r: r["tasks"][1]["training"].update(max_physical_batch_size=16),
+            "training.max_physical_batch_size: the batched trainer takes each logical batch whole",
+        ),
+        (
+            lambda r: r["tasks"][1]["training"].update(trainer="stacked"),
+            "training.trainer: 'stacked' is not one of standard, batched",
+        ),
+        (
+            lambda r: r["tasks"][1]["training"].update(batch_models=2000),
+            "training.batch_models: 2000 is out of range (allowed: 1 to 1,024)",
+        ),
     ],
 )
 def test_mistakes_name_the_file_and_the_key(tmp_path, mutate, message):

@@ -50,7 +50,11 @@ def start_generate(store: Path, log: Path, *extra: str, delay: float = 1.5) -> s
     env = dict(
         os.environ, TRAIN_LOG=str(log), TRAIN_DELAY=str(delay), MICO_MASTER_SEED=TINY_MASTER_SEED
     )
-    command = [sys.executable, "-c", LAUNCHER, "generate", "--preset", str(TINY_PRESET)]
+    # One model per claim and per train_model call: the tiny tabular scenarios on the standard
+    # trainer (batched groups are covered by test_batched_store).
+    preset = log.parent / "tiny_standard.yaml"
+    preset.write_text(TINY_PRESET.read_text().replace("trainer: batched,", "trainer: standard,"))
+    command = [sys.executable, "-c", LAUNCHER, "generate", "--preset", str(preset)]
     command += [*SCENARIO, "--store", str(store), "--quiet", "--executor", "inline", *extra]
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
