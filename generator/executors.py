@@ -152,7 +152,7 @@ class Tracker:
 
     def finished(self, task: ModelTask, outcome: str) -> None:
         """Record a model's outcome: ``done``, ``skipped``, ``stale`` or ``claimed``
-        (see run_model_task)."""
+        (see store.Outcome)."""
         if outcome == "skipped" and self.attempts.get(task):
             outcome = "done"  # an earlier attempt of ours renamed it into place, then died
         if outcome == "claimed":

@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from .locks import try_claim
 from .presets import PHASES, DatasetSpec, Preset, ScenarioSpec
 from .seeds import model_seeds, torch_seed
 from .splits import Split, make_split
+
+if TYPE_CHECKING:  # training imports torch; the store is read by commands that never train
+    from .training import TrainedModel
 
 TMP_PREFIX = ".tmp-"
 WEIGHTS_FILE = "model.safetensors"
@@ -294,7 +297,7 @@ def _remove_leftovers(final: Path) -> list[Path]:
     return leftovers
 
 
-# What a complete model folder holds besides its weights, in the order run_model_task writes
+# What a complete model folder holds besides its weights, in the order _store_model writes
 # them; metadata.json last, so its presence (is_finished) means everything else is there.
 MODEL_FILES = ("challenge_indices.csv", "training_indices.csv", "solution.csv")
 MODEL_FILES += (*SEED_FILES.values(), "private.json", "metadata.json")
@@ -323,7 +326,7 @@ def training_group(preset: Preset, task: ModelTask) -> tuple[ModelTask, ...]:
 
     A batched scenario's models, in the order train, dev, final, are cut into consecutive
     groups of ``training.batch_models``. The groups depend on the preset alone, never on which
-    models are still to do, so resuming, narrowing (``--phases``, ``--indices``) or another
+    models are still to do, so resuming, narrowing (``--phases``, ``--models``) or another
     executor train every model in the same company, and reproducible stores stay byte-identical.
     """
     scenario = preset.task(task.task).scenario(task.scenario)
@@ -351,14 +354,6 @@ def work_units(preset: Preset, tasks: list[ModelTask]) -> list[tuple[ModelTask, 
 Outcome = tuple[ModelTask, str, "str | None"]
 
 
-def run_model_task(context: GenerationContext, task: ModelTask) -> str:
-    """Train and store one model; return its outcome (see :data:`Outcome`), raising its error."""
-    ((_, outcome, error),) = run_model_unit(context, (task,))
-    if error is not None:
-        raise RuntimeError(error)
-    return outcome
-
-
 def run_model_unit(context: GenerationContext, unit: tuple[ModelTask, ...]) -> list[Outcome]:
     """Train and store the models of ``unit`` (one training group, or part of one).
 
@@ -367,7 +362,8 @@ def run_model_unit(context: GenerationContext, unit: tuple[ModelTask, ...]) -> l
     under a model's final name until that model is complete. The whole group is trained even
     when only some of its models are to be stored, so that they come out as in a full run.
     With ``context.retrain_stale`` a stale model is trained again and swapped in by renames.
-    An exception means no model of the unit was stored.
+    An exception may come after some models of the unit were stored: each of those is whole
+    (renamed into place complete), and no model is ever left half-written under its name.
     """
     from .presets import load_preset
 
@@ -455,7 +451,7 @@ def _train_and_store(
 class StoredModel:
     """What one model folder is written from."""
 
-    trained: Any  # training.TrainedModel
+    trained: TrainedModel
     data: TaskData
     split: Split
     seeds: dict[str, str]

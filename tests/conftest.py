@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -28,6 +29,19 @@ def run_generator(*args: str, env_extra: dict[str, str] | None = None, check: bo
     return result
 
 
+def snapshot(store: Path) -> dict[str, object]:
+    """Every file of the store by relative path: bytes, or metadata without its wall time."""
+    files: dict[str, object] = {}
+    for path in sorted(p for p in store.rglob("*") if p.is_file()):
+        if path.name == "metadata.json":
+            meta = json.loads(path.read_text())
+            meta.pop("wall_time_s")
+            files[str(path.relative_to(store))] = meta
+        else:
+            files[str(path.relative_to(store))] = path.read_bytes()
+    return files
+
+
 KIT_MATRIX = "tests/test_kit_matrix.py"
 
 
@@ -46,6 +60,23 @@ def pytest_collection_finish(session) -> None:
         from tests.kit_envs import start_builds
 
         start_builds()
+
+
+@pytest.fixture(scope="module")
+def inline_store(request, tmp_path_factory) -> Path:
+    """The store the test module's ``generate(store, *args)`` builds with the inline executor,
+    one model after another in one process: the reference other executors are held to."""
+    store = tmp_path_factory.mktemp("inline") / "store"
+    request.module.generate(store, "--executor", "inline")
+    return store
+
+
+@pytest.fixture(scope="module")
+def reference(request, inline_store) -> dict[str, object]:
+    """:func:`snapshot` of ``inline_store``, which must hold the module's ``MODELS`` models."""
+    files = snapshot(inline_store)
+    assert sum(name.endswith("model.safetensors") for name in files) == request.module.MODELS
+    return files
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,7 @@ from generator.store import (
 )
 from generator.trainers import TRAINERS
 
-from .conftest import TINY_MASTER_SEED, TINY_PRESET, run_generator
-from .test_executors import snapshot
+from .conftest import TINY_MASTER_SEED, TINY_PRESET, run_generator, snapshot
 
 # ε = ∞, the cheapest batched scenario to set up (no σ to calibrate); DP-SGD in a group is held
 # against Opacus in test_batched_training.
@@ -46,20 +45,6 @@ def generate(store: Path, *extra: str, preset: Path = TINY_PRESET, check: bool =
 
 def tabular(phase: str, index: int) -> ModelTask:
     return ModelTask("tabular", "tabular_inf", phase, index)
-
-
-@pytest.fixture(scope="module")
-def inline_store(tmp_path_factory) -> Path:
-    store = tmp_path_factory.mktemp("batched") / "store"
-    generate(store, "--executor", "inline")
-    return store
-
-
-@pytest.fixture(scope="module")
-def reference(inline_store) -> dict[str, object]:
-    files = snapshot(inline_store)
-    assert sum(name.endswith("model.safetensors") for name in files) == MODELS
-    return files
 
 
 def test_groups_are_cut_from_the_preset_alone_across_phases(tiny_preset):

@@ -28,7 +28,7 @@ from generator.presets import load_preset
 from generator.ray_executor import default_chunk_size, plan_resources
 from generator.store import GenerationContext, ModelTask, find_stale
 
-from .conftest import ROOT, TINY_MASTER_SEED, TINY_PRESET, run_generator
+from .conftest import ROOT, TINY_MASTER_SEED, TINY_PRESET, run_generator, snapshot
 
 SCENARIO = ["--tasks", "image", "--scenarios", "image_inf"]
 MODELS = 7  # tiny preset: 3 train + 2 dev + 2 final
@@ -44,36 +44,8 @@ def generate(store: Path, *extra: str, preset: Path = TINY_PRESET, **kwargs):
     )  # fmt: skip
 
 
-def snapshot(store: Path) -> dict[str, object]:
-    """Every file of the store by relative path: bytes, or metadata without its wall time."""
-    files: dict[str, object] = {}
-    for path in sorted(p for p in store.rglob("*") if p.is_file()):
-        if path.name == "metadata.json":
-            meta = json.loads(path.read_text())
-            meta.pop("wall_time_s")
-            files[str(path.relative_to(store))] = meta
-        else:
-            files[str(path.relative_to(store))] = path.read_bytes()
-    return files
-
-
 def model_dirs(store: Path) -> list[Path]:
     return sorted(store.glob("image/image_inf/*/*"))
-
-
-@pytest.fixture(scope="module")
-def inline_store(tmp_path_factory) -> Path:
-    """The store built one model after another in one process: the reference."""
-    store = tmp_path_factory.mktemp("inline") / "store"
-    generate(store, "--executor", "inline")
-    return store
-
-
-@pytest.fixture(scope="module")
-def reference(inline_store) -> dict[str, object]:
-    files = snapshot(inline_store)
-    assert sum(name.endswith("model.safetensors") for name in files) == MODELS
-    return files
 
 
 @pytest.mark.parametrize("executor", ["local", "ray"])
