@@ -1,124 +1,114 @@
-"""Demo generation: wall time on this machine, and the membership signal it produces.
+"""Demo calibration over several fresh builds: does every promise of the demo hold every time?
 
-Generates the whole `demo` preset (4 tasks × 3 scenarios, 8/4/4 models) into a fresh store with
-the default executor, prints the wall time and the mean per-model training time per scenario,
-exports it, and runs the loss-threshold baseline (and LiRA offline, held out) over the train
-models of every scenario. Acceptance figures for the generator issue:
-generation ≤ 10 minutes on 2 cores; ε = ∞ clearly above low ε for the loss attack, shown per
-task as the gap in loss TPR@0.1 with a 95% interval from resampling train models.
+Each build generates the preset into a new store under its own master seed (new splits, new
+training randomness), then writes every task's calibration report (generator/report.py: the
+starting kit's attacks on the train models, scored with the scorer's code, 95% model-bootstrap
+intervals). Per scenario and build it prints mean test accuracy and each attack's TPR@0.1 with
+its interval, names the strongest attack, and lists the report's flags; the last table gives
+medians over the builds and whether RMIA beat LiRA offline. Generation wall time per build is
+printed too (``make bundle``'s own time is measured on a fresh clone, see the note).
 
-    .venv/bin/python benchmarks/bench_demo.py [--store DIR] [--workers N]
+    .venv/bin/python benchmarks/bench_demo.py [--builds 3] [--preset demo] [--tasks image,text]
+        [--json out.json] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from statistics import mean
-
-import numpy as np
+from statistics import median
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from generator.presets import load_preset  # noqa: E402
+from generator.report import ATTACK_TITLES, build_report  # noqa: E402
+
+
+def build(preset: str, store: Path, seed: str, tasks: list[str] | None) -> float:
+    """Generate ``preset`` into ``store`` in reproducible mode under ``seed``; wall seconds."""
+    command = [sys.executable, "-m", "generator", "generate", "--preset", preset]
+    command += ["--store", str(store), "--quiet"]
+    if tasks:
+        command += ["--tasks", ",".join(tasks)]
+    started = time.perf_counter()
+    env = dict(os.environ, MICO_MASTER_SEED=seed)
+    subprocess.run(command, cwd=ROOT, env=env, check=True)
+    return time.perf_counter() - started
+
+
+def interval(entry: dict, attack: str) -> str:
+    figures = entry[attack]
+    lo, hi = figures["intervals"]["tpr_at_fpr_0.1"]
+    return f"{figures['tpr_at_fpr_0.1']:.3f} [{lo:.2f},{hi:.2f}]"
+
+
+def print_build(number: int, entries: dict[str, dict]) -> None:
+    head = f"{'build':>5} {'scenario':<13}{'acc':>7}" + "".join(
+        f"{attack:>20}" for attack in ATTACK_TITLES
+    )
+    print(head + "  strongest")
+    for sid, entry in entries.items():
+        row = f"{number:>5} {sid:<13}{entry['test_accuracy_mean']:>7.3f}"
+        row += "".join(f"{interval(entry, attack):>20}" for attack in ATTACK_TITLES)
+        print(row + f"  {entry['strongest_attack']}")
+        for flag in entry["flags"]:
+            print(f"      flag: {flag}")
+
+
+def print_medians(builds: list[dict[str, dict]]) -> None:
+    print(f"\nmedians over {len(builds)} builds (TPR@0.1 on train models)")
+    print(
+        f"{'scenario':<13}{'acc':>7}"
+        + "".join(f"{a:>13}" for a in ATTACK_TITLES)
+        + f"{'rmia>lira':>11}{'flags':>7}"
+    )
+    for sid in builds[0]:
+        entries = [b[sid] for b in builds]
+        row = f"{sid:<13}{median(e['test_accuracy_mean'] for e in entries):>7.3f}"
+        for attack in ATTACK_TITLES:
+            row += f"{median(e[attack]['tpr_at_fpr_0.1'] for e in entries):>13.3f}"
+        wins = sum(e["rmia"]["tpr_at_fpr_0.1"] > e["lira"]["tpr_at_fpr_0.1"] for e in entries)
+        row += f"{f'{wins}/{len(entries)}':>11}{sum(len(e['flags']) for e in entries):>7}"
+        print(row)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", help="reuse or fill this store instead of a temporary one")
-    parser.add_argument("--workers", help="local pool size (default: CPU cores)")
+    parser.add_argument("--builds", type=int, default=3)
+    parser.add_argument("--preset", default="demo", help="preset name or YAML path")
+    parser.add_argument("--tasks", help="comma-separated task ids (default: all)")
+    parser.add_argument("--json", help="write every build's report entries here")
+    parser.add_argument("--keep", help="keep the stores and reports under this folder")
     args = parser.parse_args()
+    preset = load_preset(args.preset)
+    tasks = args.tasks.split(",") if args.tasks else None
+    chosen = [t for t in preset.tasks if tasks is None or t.id in tasks]
+    builds: list[dict[str, dict]] = []
     with tempfile.TemporaryDirectory() as scratch:
-        store = Path(args.store or Path(scratch) / "store")
-        command = [
-            sys.executable,
-            "-m",
-            "generator",
-            "generate",
-            "--preset",
-            "demo",
-            "--store",
-            str(store),
-            "--quiet",
-        ]
-        if args.workers:
-            command += ["--workers", args.workers]
-        started = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, check=True)
-        elapsed = time.perf_counter() - started
-        print(f"demo generation: {elapsed:.1f} s wall ({' '.join(command[1:])})")
-        public, reference = Path(scratch) / "public", Path(scratch) / "reference"
-        subprocess.run(
-            [sys.executable, "-m", "generator", "export", "--preset", "demo", "--store", str(store),
-             "--public", str(public), "--reference", str(reference)],
-            cwd=ROOT, check=True, capture_output=True,
-        )  # fmt: skip
-        from micokit.attacks import run_attacks
-        from micokit.loading import open_task
-
-        print(
-            f"{'scenario':<14}{'model s':>8}{'test acc':>9}{'ε':>7}{'loss TPR@0.1':>14}{'LiRA TPR@0.1':>14}"
-        )
-        for task_dir in sorted(p for p in public.iterdir() if p.is_dir()):
-            task = open_task(public, task_dir.name)
-            results = run_attacks(task, ("loss", "lira"), phases=(), device="cpu")
-            for scenario in task.scenarios:
-                metas = [
-                    json.loads(p.read_text())
-                    for p in store.glob(f"{task.id}/{scenario.id}/*/*/metadata.json")
-                ]
-                eps = metas[0]["epsilon_achieved"]
-                print(
-                    f"{scenario.id:<14}{mean(m['wall_time_s'] for m in metas):>8.2f}"
-                    f"{mean(m['test_accuracy'] for m in metas):>9.3f}{'∞' if eps is None else f'{eps:.2f}':>7}"
-                    f"{results['loss'].train_metrics[scenario.id]['TPR_FPR_1000']:>14.3f}"
-                    f"{results['lira'].train_metrics[scenario.id]['TPR_FPR_1000']:>14.3f}"
-                )
-            gap_line(task, results["loss"])
+        base = Path(args.keep or scratch)
+        for number in range(1, args.builds + 1):
+            store, out = base / f"build{number}" / "store", base / f"build{number}" / "reports"
+            seconds = build(args.preset, store, f"bench-demo-{number}", tasks)
+            print(f"\nbuild {number}: generated in {seconds:.1f} s")
+            entries: dict[str, dict] = {}
+            for task in chosen:
+                _, json_path = build_report(preset, task, store, out)
+                entries.update(json.loads(json_path.read_text(encoding="utf-8")))
+            print_build(number, entries)
+            builds.append(entries)
+    print_medians(builds)
+    if args.json:
+        Path(args.json).write_text(json.dumps(builds, indent=1) + "\n", encoding="utf-8")
+    flags = sum(len(e["flags"]) for b in builds for e in b.values())
+    print(f"\n{flags} flag(s) over {len(builds)} builds")
     return 0
-
-
-def gap_line(task, result, rounds: int = 2000) -> None:
-    """Print loss TPR@0.1 at ε = ∞ minus the task's lowest ε, with a model-bootstrap interval.
-
-    Whole train models are resampled, not points: a model's points share one training run, and
-    with eight models per scenario the run-to-run spread is the larger part of the uncertainty.
-    """
-    import scorer_metrics  # on sys.path once run_attacks has loaded the scoring program
-
-    finite = [s for s in task.scenarios if s.epsilon is not None]
-    plain = [s for s in task.scenarios if s.epsilon is None]
-    if not plain or not finite:
-        return
-    high, low = plain[0], min(finite, key=lambda s: s.epsilon)
-    rng = np.random.default_rng(0)
-
-    def per_model(scenario):
-        scores = list(result.predictions[scenario.id]["train"].values())
-        labels = np.split(
-            result.train_labels[scenario.id], np.cumsum([len(s) for s in scores])[:-1]
-        )
-        return list(zip(labels, scores, strict=True))
-
-    def tpr(models, picks):
-        labels = np.concatenate([models[i][0] for i in picks])
-        scores = np.concatenate([models[i][1] for i in picks])
-        return scorer_metrics.tpr_at_fpr(labels, scores, 0.1)
-
-    a, b = per_model(high), per_model(low)
-    gap = tpr(a, range(len(a))) - tpr(b, range(len(b)))
-    draws = [
-        tpr(a, rng.integers(len(a), size=len(a))) - tpr(b, rng.integers(len(b), size=len(b)))
-        for _ in range(rounds)
-    ]
-    lo, hi = np.quantile(draws, [0.025, 0.975])
-    print(
-        f"{task.id}: loss TPR@0.1 {high.id} − {low.id} = {gap:+.3f} "
-        f"(95% model-bootstrap interval {lo:+.3f} … {hi:+.3f})"
-    )
 
 
 if __name__ == "__main__":

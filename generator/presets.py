@@ -196,16 +196,21 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class ReportSpec:
-    """Thresholds of the calibration report's *useless models* flag (``generator.report``).
+    """Thresholds of the calibration report's *useless models* and *weak signal* flags
+    (``generator.report``).
 
     With chance c = 1 / classes: models are flagged when their mean test accuracy is below
     c + ``min_gain_over_chance`` · (1 − c), or, in a DP scenario, below
     c + ``min_share_of_nondp_gain`` · (r − c), r the ε = ∞ models' mean accuracy on the same
-    dataset with the same model. 0 turns a check off.
+    dataset with the same model: by default DP must keep half of what training gains over
+    chance, or the scenario asks whether a model that learned little leaks little. An ε = ∞
+    scenario is flagged when its strongest attack's TPR@0.1 is below ``min_signal_tpr``.
+    0 turns a check off.
     """
 
     min_gain_over_chance: float = 0.1
-    min_share_of_nondp_gain: float = 0.3
+    min_share_of_nondp_gain: float = 0.5
+    min_signal_tpr: float = 0.3
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 the DP scenarios really harder?
 
 Per scenario: achieved ε and σ (from the models' metadata), test accuracy over every model,
-and the starting kit's baseline attacks (loss threshold, LiRA offline and online, with the
-train models as shadows, each train model held out from its own fit) scored on the train
+and the starting kit's baseline attacks (loss threshold, LiRA offline and online and RMIA
+offline, with the train models as shadows or reference models, each train model held out from
+its own fit) scored on the train
 models with the scoring program's own metric code. The attacks run through the starting kit's
 own path (``compute_signals``, ``add_scenario``, ``score_train_predictions``), so each point
 figure is exactly what ``micokit attack`` prints for the same train models. Intervals come
@@ -18,7 +19,14 @@ Flags:
   scenario on the same dataset beyond both 95% intervals;
 * *DP ceiling*: an attack whose empirical ε lower bound (the scorer's Clopper-Pearson bound)
   exceeds the achieved ε, or whose TPR lower bootstrap bound exceeds e^ε·FPR + δ;
-* *no signal* / *trivial*: ε = ∞ with an AUC interval that includes 0.5, or TPR@0.1 ≥ 0.95.
+* *no signal* / *trivial*: ε = ∞ with an AUC interval that includes 0.5, or TPR@0.1 ≥ 0.95;
+* *weak signal*: ε = ∞ whose strongest attack's TPR@0.1 is below the preset's
+  ``report.min_signal_tpr``, or whose interval is not above the lowest ε's strongest attack's;
+* *DP more accurate*: DP models more accurate on average than the ε = ∞ ones.
+
+The page opens with every scenario's utility–privacy point (mean test accuracy against the
+strongest attack's TPR@0.1, both with 95% intervals) on one plot, and names the strongest
+attack of each scenario (highest TPR@0.1 on the train models).
 
 Writes ``<out>/<task>-report.html`` (self-contained, inline PNG plots) and
 ``<out>/<task>-report.json`` (scenario id → figures, for scripts).
@@ -40,6 +48,7 @@ import torch
 from micokit.attacks import AttackResult, add_scenario, compute_signals, score_train_predictions
 from micokit.datasets import TaskDataset
 from micokit.loading import Task
+from micokit.rmia import POPULATION
 from micokit.submission import load_scorer
 
 from .columns import SCORING_DIR
@@ -57,9 +66,15 @@ ATTACK_TITLES = {
     "loss": "loss threshold",
     "lira": "LiRA offline",
     "lira_online": "LiRA online",
+    "rmia": "RMIA offline",
 }
 # Report attack -> (micokit attack, LiRA online): the options ``micokit attack`` takes.
-ATTACK_OPTIONS = {"loss": ("loss", False), "lira": ("lira", False), "lira_online": ("lira", True)}
+ATTACK_OPTIONS = {
+    "loss": ("loss", False),
+    "lira": ("lira", False),
+    "lira_online": ("lira", True),
+    "rmia": ("rmia", False),
+}
 # The targets whose signals the report computes. micokit's scores do not depend on the phases
 # attacked (its shadows always see every challenge point of the scenario), so the train models
 # alone give the figures ``micokit attack`` prints, without running the dev and final models.
@@ -149,7 +164,9 @@ def run_kit_attacks(kit_task: Task, scorer, device: str | None = "cpu") -> dict[
         for name, (attack, online) in ATTACK_OPTIONS.items()
     }
     for scenario in kit_task.scenarios:
-        signals = compute_signals(kit_task, scenario, phases=SIGNAL_PHASES, device=device)
+        signals = compute_signals(
+            kit_task, scenario, phases=SIGNAL_PHASES, device=device, population=POPULATION
+        )
         for result in results.values():
             add_scenario(result, signals)
     for result in results.values():
@@ -218,8 +235,18 @@ def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
         "steps": records[0].get("steps"),
         "test_accuracy_mean": float(acc.mean()),
         "test_accuracy_sd": float(acc.std(ddof=1)) if acc.size > 1 else 0.0,
+        "test_accuracy_interval": _mean_interval(acc),
         "models": len(records),
     }
+
+
+def _mean_interval(values: np.ndarray) -> list[float]:
+    """Normal-approximation 95% interval of the mean over models (a point with one model)."""
+    mean = float(values.mean())
+    if values.size < 2:
+        return [mean, mean]
+    half = 1.96 * float(values.std(ddof=1)) / math.sqrt(values.size)
+    return [mean - half, mean + half]
 
 
 def _nondp_accuracy(preset: Preset, scenario: ScenarioSpec, store: Path) -> float | None:
@@ -262,6 +289,11 @@ def usefulness_flags(sid: str, entry: dict[str, Any], spec: ReportSpec) -> list[
             f"for at least {least:.3f})"
         ]
     reference = entry.get("nondp_accuracy_mean")
+    if entry["epsilon_target"] is not None and reference is not None and accuracy > reference:
+        return [
+            f"{sid}: DP more accurate: mean test accuracy {accuracy:.3f} is above the ε = ∞ "
+            f"models' {reference:.3f}, so ε = ∞ is not the unprotected end of the scale"
+        ]
     if entry["epsilon_target"] is None or reference is None or reference <= chance:
         return []
     least = chance + spec.min_share_of_nondp_gain * (reference - chance)
@@ -331,6 +363,52 @@ def _ordering_flags(entries: dict[str, dict[str, Any]]) -> list[tuple[str, str]]
                                 f"{ATTACK_TITLES[attack]} on {METRIC_TITLES[name]}: {lo_b:.3f} > {hi_a:.3f}",
                             )
                         )
+    return flags
+
+
+def strongest_attack(entry: dict[str, Any]) -> str:
+    """The attack with the highest TPR@0.1 on the scenario's train models (first on ties)."""
+    return max(ATTACK_TITLES, key=lambda attack: entry[attack]["tpr_at_fpr_0.1"])
+
+
+def _weak_signal_flags(
+    entries: dict[str, dict[str, Any]], spec: ReportSpec
+) -> list[tuple[str, str]]:
+    """(scenario, flag): an ε = ∞ scenario whose strongest attack stays below
+    ``spec.min_signal_tpr`` at FPR 0.1, or whose interval is not above that of the lowest-ε
+    scenario on the same dataset (its strongest attack's): ε = ∞ must show what DP removes."""
+    flags = []
+    for sid, entry in entries.items():
+        if entry["epsilon_target"] is not None:
+            continue
+        best = entry[entry["strongest_attack"]]
+        if best["tpr_at_fpr_0.1"] < spec.min_signal_tpr:
+            flags.append(
+                (
+                    sid,
+                    f"{sid}: weak signal: the strongest attack ({ATTACK_TITLES[entry['strongest_attack']]}) "
+                    f"reaches TPR@0.1 = {best['tpr_at_fpr_0.1']:.3f} at ε = ∞ "
+                    f"(report.min_signal_tpr = {spec.min_signal_tpr:g})",
+                )
+            )
+        finite = [
+            (other["epsilon_target"], oid)
+            for oid, other in entries.items()
+            if other["epsilon_target"] is not None and other["dataset"] == entry["dataset"]
+        ]
+        if not finite:
+            continue
+        low = entries[min(finite)[1]]
+        low_hi = low[low["strongest_attack"]]["intervals"]["tpr_at_fpr_0.1"][1]
+        inf_lo = best["intervals"]["tpr_at_fpr_0.1"][0]
+        if spec.min_signal_tpr and inf_lo <= low_hi:
+            flags.append(
+                (
+                    sid,
+                    f"{sid}: weak signal: TPR@0.1 interval at ε = ∞ (lower end {inf_lo:.3f}) is not "
+                    f"above {min(finite)[1]}'s (ε = {min(finite)[0]:g}, upper end {low_hi:.3f})",
+                )
+            )
     return flags
 
 
@@ -409,6 +487,31 @@ def _summary_plot(plt, entries: dict[str, dict[str, Any]]) -> str:
     return data
 
 
+def _utility_privacy_plot(plt, entries: dict[str, dict[str, Any]]) -> str:
+    """Each scenario at (strongest attack's TPR@0.1, mean test accuracy), with 95% intervals."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for sid, entry in entries.items():
+        best = entry[entry["strongest_attack"]]
+        x, (x_lo, x_hi) = best["tpr_at_fpr_0.1"], best["intervals"]["tpr_at_fpr_0.1"]
+        y, (y_lo, y_hi) = entry["test_accuracy_mean"], entry["test_accuracy_interval"]
+        label = f"{sid} (ε = {_eps_text(entry['epsilon_target'])})"
+        errors = {"xerr": [[x - x_lo], [x_hi - x]], "yerr": [[y - y_lo], [y_hi - y]]}
+        ax.errorbar([x], [y], **errors, fmt="o", capsize=3, label=label)
+    chance = {e["chance_accuracy"] for e in entries.values()}
+    for level in sorted(chance):
+        ax.axhline(level, color="grey", ls=":", lw=0.8)
+    ax.axvline(0.1, color="grey", ls=":", lw=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("TPR at FPR 0.1 of the strongest attack (train models)")
+    ax.set_ylabel("mean test accuracy")
+    ax.set_title("utility against privacy (dotted: chance)")
+    ax.legend(fontsize=8, loc="lower right")
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
 _STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; max-width: 70em; }
 table { border-collapse: collapse; margin: 0.8em 0; }
@@ -448,8 +551,9 @@ def _scenario_html(sid: str, entry: dict[str, Any], roc_png: str) -> str:
     rows = [f"<tr><th>attack</th>{head}<th>ε lower bound</th></tr>"]
     for attack, title in ATTACK_TITLES.items():
         cells = "".join(_cell(entry[attack], n) for n in METRICS)
+        name = f"<b>{title}</b> (strongest)" if attack == entry["strongest_attack"] else title
         rows.append(
-            f"<tr><td class='l'>{title}</td>{cells}<td>{entry[attack]['eps_lb']:.3f}</td></tr>"
+            f"<tr><td class='l'>{name}</td>{cells}<td>{entry[attack]['eps_lb']:.3f}</td></tr>"
         )
     flags = "".join(f"<li class='flag'>{html.escape(f)}</li>" for f in entry["flags"])
     return (
@@ -460,11 +564,12 @@ def _scenario_html(sid: str, entry: dict[str, Any], roc_png: str) -> str:
     )
 
 
-def _page(task: TaskSpec, preset: Preset, entries, task_flags, pngs, summary_png) -> str:
+def _page(task: TaskSpec, preset: Preset, entries, task_flags, pngs, summary_pngs) -> str:
     method = (
         f"Attacks run on the {next(iter(entries.values()))['train_models']} train models of each "
-        "scenario; LiRA uses the other train models as shadows (leave-one-model-out), so every "
-        "score is held out. Metrics are computed with the scoring program's code on the train "
+        "scenario; LiRA and RMIA use the other train models as shadows (leave-one-model-out; "
+        f"RMIA also tunes its a on them and compares against {POPULATION} population points "
+        "outside every challenge set, or all there are), so every score is held out. Metrics are computed with the scoring program's code on the train "
         "models' challenge points pooled, as the scorer pools a phase. Intervals: 95% percentile "
         f"bootstrap with train models resampled with replacement (B = {BOOTSTRAP_REPLICATES}); "
         "the attacks are not refitted per replicate. ε lower bound: the scorer's eps_lb."
@@ -473,8 +578,9 @@ def _page(task: TaskSpec, preset: Preset, entries, task_flags, pngs, summary_png
     overall = (
         f"<ul>{flags}</ul>"
         if flags
-        else "<p class='ok'>No flags: every scenario's models are useful, ordering ε = ∞ ≥ "
-        "high ε ≥ low ε holds within intervals, and no attack beats a DP ceiling.</p>"
+        else "<p class='ok'>No flags: every scenario's models are useful, DP models are no "
+        "more accurate than ε = ∞ ones, ε = ∞ keeps a clear membership signal, ordering ε = ∞ "
+        "≥ high ε ≥ low ε holds within intervals, and no attack beats a DP ceiling.</p>"
     )
     sections = "".join(_scenario_html(sid, e, pngs[sid]) for sid, e in entries.items())
     title = f"Calibration report — {task.title} ({preset.name})"
@@ -482,8 +588,15 @@ def _page(task: TaskSpec, preset: Preset, entries, task_flags, pngs, summary_png
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
         f"<p>{html.escape(method)}</p><h2>Flags</h2>{overall}"
-        f"<img alt='TPR at FPR 0.1 per scenario' src='data:image/png;base64,{summary_png}'>"
-        f"{sections}</body></html>\n"
+        + "".join(
+            f"<img alt='{alt}' src='data:image/png;base64,{png}'>"
+            for alt, png in zip(
+                ("utility against privacy per scenario", "TPR at FPR 0.1 per scenario"),
+                summary_pngs,
+                strict=True,
+            )
+        )
+        + f"{sections}</body></html>\n"
     )
 
 
@@ -563,6 +676,7 @@ def _build(preset, task, store, out_dir, data_dir, device, plt) -> tuple[Path, P
                 "eps_lb": fig.eps_lb,
                 "intervals": {k: list(v) for k, v in fig.intervals.items()},
             }
+        entry["strongest_attack"] = strongest_attack(entry)
         entry["stale_train_models"] = _stale_train_models(store, task.id, scenario, data_dir)
         entry["flags"] = usefulness_flags(scenario.id, entry, preset.report)
         entry["flags"] += _signal_flags(scenario.id, entry)
@@ -577,11 +691,12 @@ def _build(preset, task, store, out_dir, data_dir, device, plt) -> tuple[Path, P
             entry["flags"] += _ceiling_flags(scenario.id, entry, figures)
         entries[scenario.id] = entry
         all_figures[scenario.id] = figures
-    for sid, flag in _ordering_flags(entries):
+    for sid, flag in _ordering_flags(entries) + _weak_signal_flags(entries, preset.report):
         entries[sid]["flags"].append(flag)
     task_flags = [f for e in entries.values() for f in e["flags"]]
     pngs = {sid: _roc_plot(plt, scorer, sid, entries[sid], all_figures[sid]) for sid in entries}
-    page = _page(task, preset, entries, task_flags, pngs, _summary_plot(plt, entries))
+    summaries = (_utility_privacy_plot(plt, entries), _summary_plot(plt, entries))
+    page = _page(task, preset, entries, task_flags, pngs, summaries)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / f"{task.id}-report.html"
     json_path = out_dir / f"{task.id}-report.json"
@@ -598,4 +713,11 @@ def report_flags(json_path: Path) -> list[str]:
     return [flag for entry in entries.values() for flag in entry["flags"]]
 
 
-__all__ = ["build_report", "dp_ceiling", "report_flags", "run_kit_attacks", "usefulness_flags"]
+__all__ = [
+    "build_report",
+    "dp_ceiling",
+    "report_flags",
+    "run_kit_attacks",
+    "strongest_attack",
+    "usefulness_flags",
+]

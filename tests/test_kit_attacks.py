@@ -123,14 +123,15 @@ def test_scores_do_not_depend_on_the_phases_attacked(tiny_export):
     scenario = task.scenario("image_hi")
     runs = {}
     for phases in [(), ("dev",), ("final", "dev")]:
-        signals = compute_signals(task, scenario, phases, device="cpu")
+        signals = compute_signals(task, scenario, phases, device="cpu", population=200)
+        assert not set(signals.population) & set(signals.union)
         assert set(signals.union) == {
             i
             for p in scenario.models
             for r in task.models(scenario, p)
             for i in r.challenge_indices
         }
-        for attack, online in (("loss", False), ("lira", False), ("lira", True)):
+        for attack, online in (("loss", False), ("lira", False), ("lira", True), ("rmia", False)):
             result = AttackResult(attack, task.id, {}, {}, online=online)
             add_scenario(result, signals)
             runs[phases, attack, online] = result.predictions[scenario.id]

@@ -1,4 +1,4 @@
-"""Acceptance: tiny competition → starting kit → both baselines → zip → validation → the real
+"""Acceptance: tiny competition → starting kit → every baseline → zip → validation → the real
 scorer (run as a subprocess, as the platform runs it) gives exactly the scores the attack
 computed for itself, on dev predictions against the reference and on held-out train models."""
 
@@ -27,7 +27,7 @@ from micokit.submission import (
 
 REPO = Path(__file__).resolve().parents[1]
 SCORE_PY = REPO / "scoring_program" / "score.py"
-ATTACKS = ("loss", "lira")
+ATTACKS = ("loss", "lira", "rmia")
 
 
 def run_scorer(*args, cwd) -> subprocess.CompletedProcess:
@@ -44,7 +44,7 @@ def run_micokit(*args, cwd) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module", params=["image", "ddp"])
 def kit_run(request, tiny_export, tmp_path_factory):
-    """Both baselines on one tiny task through the library, packed for dev/final and train."""
+    """Every baseline on one tiny task through the library, packed for dev/final and train."""
     public, reference = tiny_export
     task_id = request.param
     work = tmp_path_factory.mktemp(f"kit-{task_id}")
@@ -148,10 +148,11 @@ def test_pack_is_deterministic_and_checks_its_input(kit_run, tmp_path):
 # ----------------------------------------------------------------------------- command line
 
 
-def test_command_line_attack_validate_and_score_train(tiny_export, tmp_path):
+@pytest.mark.parametrize("attack", [["loss"], ["rmia", "--population", "300"]])
+def test_command_line_attack_validate_and_score_train(tiny_export, tmp_path, attack):
     public, reference = tiny_export
     sub, train = tmp_path / "sub.zip", tmp_path / "train.zip"
-    done = run_micokit("attack", "loss", "--data", public, "--task", "image", "--out", sub,
+    done = run_micokit("attack", *attack, "--data", public, "--task", "image", "--out", sub,
                        "--train-out", train, "--reference", reference / "image" / "dev",
                        "--json", tmp_path / "attack.json", "--device", "cpu", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr

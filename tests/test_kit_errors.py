@@ -289,6 +289,18 @@ def test_damaged_text_models_are_named_in_one_line(tiny_export, tmp_path, capsys
 # ----------------------------------------------------------------------------- options
 
 
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "half"])
+def test_rmia_offline_a_is_auto_or_a_number_in_the_unit_interval(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as caught:
+        args = ["attack", "rmia", "--data", tmp_path, "--out", tmp_path / "s.zip"]
+        run_cli(capsys, *args, "--offline-a", value)
+    assert caught.value.code == EXIT_BAD_INPUT
+    assert_one_line(
+        capsys.readouterr().err,
+        f"argument --offline-a: expected 'auto' or a number in [0, 1], not '{value}'",
+    )
+
+
 @pytest.mark.parametrize("value", ["0", "-3", "many"])
 def test_batch_size_must_be_a_positive_integer(tmp_path, capsys, value):
     """Rejected by argparse, in one line (not the whole usage block)."""
@@ -326,12 +338,16 @@ def test_device_is_checked_before_anything_is_loaded(tmp_path, capsys, monkeypat
         (["--out", "{tmp}/s.zip", "--train-out", "{tmp}/s.zip"], "--out and --train-out name the same file"),
         (["--out", "{tmp}/s.zip", "--online"], "--online: LiRA option(s); the loss attack uses no shadow models"),
         (["--out", "{tmp}/s.zip", "--no-shrink", "--variance", "global"], "--variance, --no-shrink: LiRA option(s)"),
+        (["--out", "{tmp}/s.zip", "--offline-a", "0.4"], "--offline-a: RMIA option(s); the loss attack uses no shadow models"),
+        (["lira", "--out", "{tmp}/s.zip", "--population", "10"], "--population: RMIA option(s); the lira attack does not take them"),
+        (["rmia", "--out", "{tmp}/s.zip", "--online"], "--online: LiRA option(s); the rmia attack does not take them"),
     ],
 )  # fmt: skip
 def test_attack_options_are_checked_before_the_attack_starts(tmp_path, capsys, extra, message):
     """Again the data folder does not exist: these errors must not wait for the attack."""
     fill = {"tmp": str(tmp_path)}
-    args = ["attack", "loss", "--data", tmp_path / "nowhere", "--device", "cpu"]
+    attack = extra.pop(0) if extra[0] in ("lira", "rmia") else "loss"
+    args = ["attack", attack, "--data", tmp_path / "nowhere", "--device", "cpu"]
     status, err = run_cli(capsys, *args, *[a.format(**fill) for a in extra])
     assert status == EXIT_BAD_INPUT
     assert_one_line(err, f"error: {message.format(**fill)}")

@@ -12,7 +12,9 @@ import pytest
 
 from generator.presets import ReportSpec
 from generator.report import (
+    ATTACK_TITLES,
     _ordering_flags,
+    _weak_signal_flags,
     build_report,
     dp_ceiling,
     report_flags,
@@ -43,7 +45,11 @@ def test_report_json_maps_each_scenario_to_its_figures(tiny_preset, image_report
             assert 0 < entry["epsilon_achieved"] <= scenario.epsilon * 1.02
             assert entry["noise_multiplier"] > 0
         assert 0 <= entry["test_accuracy_mean"] <= 1 and entry["test_accuracy_sd"] >= 0
-        for attack in ("loss", "lira", "lira_online"):
+        low, high = entry["test_accuracy_interval"]
+        assert low <= entry["test_accuracy_mean"] <= high
+        best = max(entry[a]["tpr_at_fpr_0.1"] for a in ATTACK_TITLES)
+        assert entry[entry["strongest_attack"]]["tpr_at_fpr_0.1"] == best
+        for attack in ("loss", "lira", "lira_online", "rmia"):
             for key in ATTACK_KEYS:
                 value = entry[attack][key]
                 low, high = entry[attack]["intervals"][key]
@@ -54,7 +60,9 @@ def test_report_json_maps_each_scenario_to_its_figures(tiny_preset, image_report
 def test_report_html_is_self_contained(image_report):
     html_path, _ = image_report
     page = html_path.read_text()
-    assert page.count("data:image/png;base64,") == 4  # summary + one ROC figure per scenario
+    # utility against privacy, TPR per scenario, one ROC figure per scenario
+    assert page.count("data:image/png;base64,") == 5
+    assert "utility against privacy" in page and page.count("(strongest)") == 3
     assert not re.search(r"""(src|href)=['"](https?:|//)""", page)
     assert "DP ceiling" not in page or "image_hi" in page
     for scenario in ("image_inf", "image_hi", "image_lo"):
@@ -73,8 +81,8 @@ def test_dp_ceiling_bounds():
 def _entry(epsilon, dataset, tpr, auc):
     attack = {"tpr_at_fpr_0.1": tpr[0], "auc": auc[0],
               "intervals": {"tpr_at_fpr_0.1": list(tpr[1:]), "auc": list(auc[1:])}}  # fmt: skip
-    return {"epsilon_target": epsilon, "dataset": dataset, "loss": attack, "lira": attack,
-            "lira_online": attack}  # fmt: skip
+    entry = {"epsilon_target": epsilon, "dataset": dataset, "strongest_attack": "loss"}
+    return entry | dict.fromkeys(ATTACK_TITLES, attack)
 
 
 def test_ordering_flags_only_beyond_intervals_and_within_a_dataset():
@@ -90,6 +98,31 @@ def test_ordering_flags_only_beyond_intervals_and_within_a_dataset():
     assert any("than inf" in text for _, text in flags) and any(
         "than hi" in text for _, text in flags
     )
+
+
+def test_weak_signal_flags_need_a_strong_attack_at_inf_clear_of_the_lowest_epsilon():
+    spec = ReportSpec(min_signal_tpr=0.3)
+    clear = {
+        "inf": _entry(None, "d", (0.45, 0.38, 0.52), (0.8, 0.7, 0.9)),
+        "hi": _entry(10.0, "d", (0.30, 0.22, 0.37), (0.6, 0.5, 0.7)),  # may overlap inf
+        "lo": _entry(4.0, "d", (0.15, 0.10, 0.20), (0.55, 0.5, 0.6)),
+    }
+    assert _weak_signal_flags(clear, spec) == []
+    weak = clear | {"inf": _entry(None, "d", (0.28, 0.18, 0.36), (0.7, 0.6, 0.8))}
+    ((sid, below), (_, overlap)) = _weak_signal_flags(weak, spec)
+    assert sid == "inf" and "reaches TPR@0.1 = 0.280 at ε = ∞" in below
+    assert "lower end 0.180) is not above lo's (ε = 4, upper end 0.200)" in overlap
+    assert _weak_signal_flags(weak, ReportSpec(min_signal_tpr=0.0)) == []
+
+
+def test_dp_models_more_accurate_than_inf_are_flagged():
+    spec = ReportSpec()
+    (flag,) = usefulness_flags("text_lo", _accuracy_entry(0.66, nondp=0.56, classes=2), spec)
+    assert flag == (
+        "text_lo: DP more accurate: mean test accuracy 0.660 is above the ε = ∞ models' 0.560, "
+        "so ε = ∞ is not the unprotected end of the scale"
+    )
+    assert usefulness_flags("text_inf", _accuracy_entry(0.56, epsilon=None, classes=2), spec) == []
 
 
 # --------------------------------------------------------------------------- one attack, one number
@@ -109,7 +142,7 @@ def test_report_figures_are_exactly_micokits(image_report, tiny_export):
     figures = json.loads(json_path.read_text())
     scorer = load_scorer(SCORING_DIR)
     task = open_task(tiny_export[0], "image")
-    results = run_attacks(task, ("loss", "lira"), device="cpu", scorer=scorer)  # kit defaults
+    results = run_attacks(task, ("loss", "lira", "rmia"), device="cpu", scorer=scorer)  # defaults
     online = run_attacks(task, ("lira",), online=True, device="cpu", scorer=scorer)
     results["lira_online"] = online["lira"]
     keys = {"tpr_at_fpr_0.1": "TPR_FPR_1000", "tpr_at_fpr_0.01": "TPR_FPR_100"}

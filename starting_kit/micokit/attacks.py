@@ -1,4 +1,5 @@
-"""Baseline membership-inference attacks: loss threshold and LiRA with train models as shadows.
+"""Baseline membership-inference attacks: loss threshold, and LiRA and RMIA with the train
+models as shadows (reference models).
 
 Both attacks start from one number per (model, point), the logit-scaled confidence
 
@@ -16,6 +17,8 @@ cross-entropy loss is log(1 + e^−φ), a strictly decreasing function of φ.
   per point the raw means are noisy, and where points barely differ in difficulty they only
   add noise. A point no shadow left out borrows its in-shadows minus the average in/out gap.
 * ``lira`` online (``online=True``): the likelihood ratio of an in-Gaussian and an out-Gaussian.
+* ``rmia`` offline (Zarifzadeh et al., 2024): the target's likelihood ratio on x against its
+  ratios on population points z, through the out-shadows; see :mod:`micokit.rmia`.
 
 Scores must lie in [0, 1]. Instead of Φ or a sigmoid, which round to exactly 1.0 beyond
 z ≈ 8 or 37 and would tie the most confident members, scores are mapped through the strictly
@@ -41,11 +44,13 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from . import rmia
+from .baselines import ATTACKS, BASELINES
 from .errors import DataError, OptionError
 from .loading import EVAL_BATCH, ModelRef, Scenario, Task, first_line, read_indices
 from .submission import load_scorer
 
-ATTACKS = ("loss", "lira")
+SHADOW_ATTACKS = tuple(name for name, baseline in BASELINES.items() if baseline.shadows)
 VARIANCES = ("auto", "global", "per_point")
 PER_POINT_MIN_SHADOWS = 32  # below this many out-shadows, per-point variances are too noisy
 MIN_STD = 1e-3
@@ -99,6 +104,11 @@ class ScenarioSignals:
     shadow_names: list[str] = field(default_factory=list)
     shadow_phi: np.ndarray | None = None  # [shadows, len(union)]
     shadow_in: np.ndarray | None = None  # [shadows, len(union)] bool: trained on the point
+    # RMIA: population points z (dataset indices), and φ of every model on them.
+    population: np.ndarray | None = None
+    population_phi: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    shadow_population_phi: np.ndarray | None = None  # [shadows, len(population)]
+    shadow_population_in: np.ndarray | None = None  # [shadows, len(population)] bool
 
 
 def compute_signals(
@@ -109,6 +119,7 @@ def compute_signals(
     device: str | torch.device | None = "auto",
     batch_size: int = EVAL_BATCH,
     progress: Progress | None = None,
+    population: int = 0,
 ) -> ScenarioSignals:
     """Load each model once and compute the φ values the attacks need.
 
@@ -117,7 +128,9 @@ def compute_signals(
     (not only the targets' in ``phases``), for LiRA. LiRA's fit pools its variance, shrinkage
     weight and global means over the points the shadows see, so a fixed ``union`` makes every
     target's scores independent of ``phases``: attacking dev alone or dev and final gives the
-    same dev and train scores. Every index file is read and checked before the first model
+    same dev and train scores. With ``population > 0`` (RMIA) every model also runs on that
+    many population points outside ``union`` (:func:`micokit.rmia.population_indices`), the
+    same for every target. Every index file is read and checked before the first model
     loads, so damaged data fails at once, by name.
     """
     scenario = task.scenario(scenario)
@@ -138,9 +151,15 @@ def compute_signals(
     union = np.unique(np.concatenate([ref.challenge_indices for ref in refs + others]))
     columns = {(r.phase, r.name): np.searchsorted(union, r.challenge_indices) for r in refs}
     signals = ScenarioSignals(scenario, {}, columns, {}, union)
+    if population > 0:
+        if not shadows:
+            raise OptionError("RMIA needs shadow signals: compute_signals(..., shadows=True)")
+        signals.population = rmia.population_indices(len(dataset.labels), union, population)
     union_points = dataset.points(union) if shadows else None
     union_labels = torch.as_tensor(dataset.labels[union])
-    shadow_rows, in_rows = [], []
+    if signals.population is not None:
+        z_points = dataset.points(signals.population)
+    shadow_rows, in_rows, z_rows, z_in_rows = [], [], [], []
     for i, ref in enumerate(refs, 1):
         if progress:
             progress(f"{scenario.id}: model {i}/{len(refs)} ({ref.phase}/{ref.name})")
@@ -160,10 +179,21 @@ def compute_signals(
             points = ref.challenge_points()
             phi = logit_confidence(model.logits(points, batch_size), points.labels)
             signals.targets[key] = finite_outputs(phi, ref)
+        if signals.population is not None:
+            z_phi = finite_outputs(
+                logit_confidence(model.logits(z_points, batch_size), z_points.labels), ref
+            )
+            signals.population_phi[key] = z_phi
+            if ref.phase == "train":
+                z_rows.append(z_phi)
+                z_in_rows.append(np.isin(signals.population, ref.training_indices))
         del model
     if shadows:
         signals.shadow_phi = np.stack(shadow_rows)
         signals.shadow_in = np.stack(in_rows)
+    if signals.population is not None:
+        signals.shadow_population_phi = np.stack(z_rows)
+        signals.shadow_population_in = np.stack(z_in_rows)
     return signals
 
 
@@ -296,18 +326,84 @@ def lira_scores(
     return scores
 
 
+def _references(signals: ScenarioSignals, keep: np.ndarray, cols=None):
+    """(points, population) :class:`rmia.References` of the shadows ``keep`` (a mask)."""
+    phi, trained = signals.shadow_phi[keep], signals.shadow_in[keep]
+    if cols is not None:
+        phi, trained = phi[:, cols], trained[:, cols]
+    population = rmia.References.of(
+        signals.shadow_population_phi[keep], signals.shadow_population_in[keep]
+    )
+    return rmia.References.of(phi, trained), population
+
+
+def tune_offline_a(signals: ScenarioSignals, held_out: str | None = None) -> float:
+    """RMIA's ``a`` for targets other than the train model ``held_out``: the grid value whose
+    attack on each remaining train model, with the others as references, has the highest
+    pooled AUC (ties: the smaller ``a``). Needs at least three train models; else 0.3."""
+    names = np.asarray(signals.shadow_names)
+    tuners = [name for name in signals.shadow_names if name != held_out]
+    if len(tuners) < 2:
+        return 0.3  # nothing to tune on: the paper's value for CIFAR-10
+    labels = np.concatenate([signals.membership[name] for name in tuners])
+    views = []
+    for name in tuners:
+        cols = signals.columns[("train", name)]
+        points, population = _references(signals, (names != held_out) & (names != name), cols)
+        row = signals.shadow_names.index(name)
+        target = rmia.Target(signals.shadow_phi[row, cols], signals.shadow_population_phi[row])
+        views.append((target, points, population))
+    aucs = [
+        rmia.auc(labels, np.concatenate([rmia.target_scores(*view, a) for view in views]))
+        for a in rmia.A_GRID
+    ]
+    return rmia.A_GRID[int(np.argmax(aucs))]
+
+
+def rmia_scores(
+    signals: ScenarioSignals, offline_a: float | str = "auto"
+) -> dict[tuple[str, str], np.ndarray]:
+    """RMIA offline scores for every target; a train target is left out of its own references
+    and of the tuning of its ``a`` (see :mod:`micokit.rmia`)."""
+    rmia.check_offline_a(offline_a)
+    if signals.shadow_population_phi is None:
+        raise OptionError("RMIA needs population signals: compute_signals(..., population=N)")
+    names = np.asarray(signals.shadow_names)
+    if len(names) < 2:
+        raise DataError(
+            f"scenario {signals.scenario.id!r}: RMIA needs at least two train models; "
+            f"the manifest lists {len(names)}"
+        )
+    fits: dict[str | None, tuple] = {}
+    scores = {}
+    for (phase, name), phi in signals.targets.items():
+        held_out = name if phase == "train" else None
+        if held_out not in fits:
+            a = tune_offline_a(signals, held_out) if offline_a == "auto" else float(offline_a)
+            fits[held_out] = (a, *_references(signals, names != held_out))
+        a, points, population = fits[held_out]
+        cols = signals.columns[(phase, name)]
+        view = rmia.References(points.mean_out[cols], points.mean_all[cols])
+        target = rmia.Target(phi, signals.population_phi[(phase, name)])
+        scores[(phase, name)] = rmia.target_scores(target, view, population, a)
+    return scores
+
+
 def attack_scores(
     signals: ScenarioSignals,
     attack: str,
     online: bool = False,
     variance: str = "auto",
     shrink: bool = True,
+    offline_a: float | str = "auto",
 ) -> dict[tuple[str, str], np.ndarray]:
     """Scores of one attack for every target in ``signals``."""
     if attack == "loss":
         return loss_scores(signals)
     if attack == "lira":
         return lira_scores(signals, online=online, variance=variance, shrink=shrink)
+    if attack == "rmia":
+        return rmia_scores(signals, offline_a)
     raise OptionError(f"unknown attack {attack!r} (known: {', '.join(ATTACKS)})")
 
 
@@ -333,7 +429,11 @@ class AttackResult:
 
 
 def add_scenario(
-    result: AttackResult, signals: ScenarioSignals, variance: str = "auto", shrink: bool = True
+    result: AttackResult,
+    signals: ScenarioSignals,
+    variance: str = "auto",
+    shrink: bool = True,
+    offline_a: float | str = "auto",
 ) -> None:
     """Add one scenario's predictions and train labels to ``result``.
 
@@ -343,7 +443,7 @@ def add_scenario(
     and the organizer's calibration report both take it, so their figures cannot differ.
     """
     scenario = signals.scenario
-    by_key = attack_scores(signals, result.attack, result.online, variance, shrink)
+    by_key = attack_scores(signals, result.attack, result.online, variance, shrink, offline_a)
     phases = dict.fromkeys(phase for phase, _ in signals.targets)
     result.predictions[scenario.id] = {
         phase: {name: by_key[(phase, name)] for name in scenario.models[phase]} for phase in phases
@@ -401,6 +501,8 @@ def run_attacks(
     online: bool = False,
     variance: str = "auto",
     shrink: bool = True,
+    offline_a: float | str = "auto",
+    population: int = rmia.POPULATION,
     device: str | torch.device | None = "auto",
     batch_size: int = EVAL_BATCH,
     scorer: ModuleType | None = None,
@@ -410,14 +512,18 @@ def run_attacks(
     """Run several attacks on one task, loading each model once; results keyed by attack.
 
     Predictions cover ``phases`` plus ``train`` (held out); a model's scores do not depend on
-    ``phases`` (see :func:`compute_signals`). ``online`` applies to LiRA. With ``score=True``
-    the train predictions are scored with the scorer's metric code (located like
+    ``phases`` (see :func:`compute_signals`). ``online`` applies to LiRA; ``offline_a`` and
+    ``population`` (how many population points z) to RMIA. With ``score=True`` the train
+    predictions are scored with the scorer's metric code (located like
     ``load_scorer``).
     """
     for attack in attacks:
         if attack not in ATTACKS:
             raise OptionError(f"unknown attack {attack!r} (known: {', '.join(ATTACKS)})")
     check_variance(variance)
+    rmia.check_offline_a(offline_a)
+    if isinstance(population, bool) or not isinstance(population, int) or population < 1:
+        raise OptionError(f"population must be a positive integer, not {population!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise OptionError(f"batch size must be a positive integer, not {batch_size!r}")
     chosen = [task.scenario(s) for s in scenarios] if scenarios else list(task.scenarios)
@@ -428,13 +534,14 @@ def run_attacks(
             task,
             scenario,
             phases,
-            shadows="lira" in attacks,
+            shadows=any(attack in SHADOW_ATTACKS for attack in attacks),
             device=device,
             batch_size=batch_size,
             progress=progress,
+            population=population if "rmia" in attacks else 0,
         )
         for result in results.values():
-            add_scenario(result, signals, variance, shrink)
+            add_scenario(result, signals, variance, shrink, offline_a)
     if score:
         scorer = scorer or load_scorer(data_root=task.root.parent)
         for result in results.values():
@@ -489,6 +596,8 @@ __all__ = [
     "add_scenario",
     "attack_scores",
     "check_variance",
+    "rmia_scores",
+    "tune_offline_a",
     "compute_signals",
     "fit_gaussians",
     "flat_scores",

@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from . import __version__
+from .baselines import ATTACKS, BASELINES
 from .errors import MicokitError, OptionError, SubmissionInvalid
+from .rmia import POPULATION
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
-LIRA_ONLY = (("online", "--online"), ("variance", "--variance"), ("no_shrink", "--no-shrink"))
 TABLE_METRICS = (
     ("TPR_FPR_1000", "TPR@0.1"),
     ("TPR_FPR_100", "TPR@0.01"),
@@ -232,14 +233,33 @@ def _outputs(args: argparse.Namespace, options: tuple[str, ...]) -> None:
 
 
 def _check_attack_options(args: argparse.Namespace) -> None:
-    """LiRA's options mean nothing to the loss attack: refuse them rather than ignore them."""
-    if args.attack == "lira":
-        return
-    given = [flag for name, flag in LIRA_ONLY if getattr(args, name) not in (None, False)]
-    if given:
-        raise OptionError(
-            f"{', '.join(given)}: LiRA option(s); the {args.attack} attack uses no shadow models"
-        )
+    """One attack's options mean nothing to another: refuse them rather than ignore them."""
+    for attack, baseline in BASELINES.items():
+        if attack == args.attack:
+            continue
+        given = [
+            flag for name, flag in baseline.options if getattr(args, name) not in (None, False)
+        ]
+        if given:
+            why = (
+                "does not take them" if BASELINES[args.attack].shadows else "uses no shadow models"
+            )
+            raise OptionError(
+                f"{', '.join(given)}: {baseline.title} option(s); the {args.attack} attack {why}"
+            )
+
+
+def offline_a(text: str) -> float | str:
+    """argparse type of ``--offline-a``: ``auto`` or a number in [0, 1]."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number in [0, 1], not {text!r}")
+    return value
 
 
 def _scorer(args: argparse.Namespace, task):
@@ -278,8 +298,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
-    """Run a baseline attack (``loss``, or offline/online LiRA with the train models as
-    shadows) on every scenario, print its held-out scores on the train models, and write
+    """Run a baseline attack (``loss``, offline/online LiRA or offline RMIA with the train
+    models as shadows) on every scenario, print its held-out scores on the train models, and write
     ``--out`` with predictions for every dev and final model, checked with the scorer's own
     validation. Progress (elapsed time, ETA per scenario) goes to stderr unless ``--quiet``."""
     from .attacks import run_attack, score_against_reference
@@ -302,6 +322,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
             online=args.online,
             variance=args.variance or "auto",
             shrink=not args.no_shrink,
+            offline_a="auto" if args.offline_a is None else args.offline_a,
+            population=args.population or POPULATION,
             device=device,
             batch_size=args.batch_size,
             scorer=scorer,
@@ -425,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = _command(sub, "info", cmd_info, "list the task's scenarios and models")
     _common(info)
     attack = _command(sub, "attack", cmd_attack, "run a baseline attack and write a submission zip")
-    attack.add_argument("attack", choices=("loss", "lira"))
+    attack.add_argument("attack", choices=ATTACKS)
     _common(attack)
     attack.add_argument("--out", required=True, help="submission zip to write")
     attack.add_argument("--online", action="store_true", help="LiRA: use in and out shadows")
@@ -436,6 +458,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     attack.add_argument(
         "--no-shrink", action="store_true", help="LiRA: raw per-point means (no empirical Bayes)"
+    )
+    attack.add_argument(
+        "--offline-a",
+        type=offline_a,
+        help="RMIA: a in Pr(x) = (1+a)/2 Pr_out(x) + (1-a)/2, or auto (default: tuned on the "
+        "other train models)",
+    )
+    attack.add_argument(
+        "--population",
+        type=positive_int,
+        help=f"RMIA: population points z outside every challenge set (default {POPULATION})",
     )
     attack.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     attack.add_argument(
