@@ -213,13 +213,13 @@ def _scenario_training(r, task, **values):
         (
             lambda r: _scenario_training(r, 1, batch_size=10**12),
             "tasks[1].scenarios[0].training.batch_size: 1000000000000 is out of range "
-            "(allowed: 1 to n = 1,000, the training set)",
+            "(allowed: 1 to n = 1,500, the training set)",
         ),
         (
-            lambda r: _scenario_training(r, 1, max_physical_batch_size=1001),
-            "tasks[1].scenarios[0].training.max_physical_batch_size: 1001 is out of range",
+            lambda r: _scenario_training(r, 1, max_physical_batch_size=1501),
+            "tasks[1].scenarios[0].training.max_physical_batch_size: 1501 is out of range",
         ),
-        (lambda r: r["tasks"][1].update(n=10**12), "exceeds the dataset size 4000"),
+        (lambda r: r["tasks"][1].update(n=10**12), "exceeds the dataset size 6000"),
         (lambda r: r["tasks"][1].update(m=10**12), "smaller than m"),
         (
             lambda r: r["tasks"][0]["scenarios"][1].update(epsilon=1e6),
@@ -514,7 +514,7 @@ def test_a_long_file_stops_at_the_value_bound_while_it_is_composed(tmp_path, mon
 
 
 def test_aliases_within_the_bounds_still_work(tmp_path):
-    dp = "training: {lr: 1.0, momentum: 0.0, batch_size: 100, epochs: 12, max_grad_norm: 1.0}"
+    dp = "training: {lr: 3.0, momentum: 0.0, batch_size: 300, epochs: 8, max_grad_norm: 1.0}"
     text = _demo_text()
     assert text.count(dp) == 2
     text = text.replace(dp, dp.replace("training: ", "training: &dp "), 1)
