@@ -396,17 +396,18 @@ def _weak_signal_flags(
             for oid, other in entries.items()
             if other["epsilon_target"] is not None and other["dataset"] == entry["dataset"]
         ]
-        if not finite:
+        if not finite or not spec.min_signal_tpr:
             continue
-        low = entries[min(finite)[1]]
+        low_epsilon, low_id = min(finite)
+        low = entries[low_id]
         low_hi = low[low["strongest_attack"]]["intervals"]["tpr_at_fpr_0.1"][1]
         inf_lo = best["intervals"]["tpr_at_fpr_0.1"][0]
-        if spec.min_signal_tpr and inf_lo <= low_hi:
+        if inf_lo <= low_hi:
             flags.append(
                 (
                     sid,
                     f"{sid}: weak signal: TPR@0.1 interval at ε = ∞ (lower end {inf_lo:.3f}) is not "
-                    f"above {min(finite)[1]}'s (ε = {min(finite)[0]:g}, upper end {low_hi:.3f})",
+                    f"above {low_id}'s (ε = {low_epsilon:g}, upper end {low_hi:.3f})",
                 )
             )
     return flags

@@ -346,7 +346,7 @@ def test_device_is_checked_before_anything_is_loaded(tmp_path, capsys, monkeypat
 def test_attack_options_are_checked_before_the_attack_starts(tmp_path, capsys, extra, message):
     """Again the data folder does not exist: these errors must not wait for the attack."""
     fill = {"tmp": str(tmp_path)}
-    attack = extra.pop(0) if extra[0] in ("lira", "rmia") else "loss"
+    attack, extra = (extra[0], extra[1:]) if extra[0] in ("lira", "rmia") else ("loss", extra)
     args = ["attack", attack, "--data", tmp_path / "nowhere", "--device", "cpu"]
     status, err = run_cli(capsys, *args, *[a.format(**fill) for a in extra])
     assert status == EXIT_BAD_INPUT

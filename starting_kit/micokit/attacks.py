@@ -48,6 +48,7 @@ from . import rmia
 from .baselines import ATTACKS, BASELINES
 from .errors import DataError, OptionError
 from .loading import EVAL_BATCH, ModelRef, Scenario, Task, first_line, read_indices
+from .scales import squash
 from .submission import load_scorer
 
 SHADOW_ATTACKS = tuple(name for name, baseline in BASELINES.items() if baseline.shadows)
@@ -57,12 +58,6 @@ MIN_STD = 1e-3
 MAX_SHRINKAGE = 1e6
 
 Progress = Callable[[str], None]
-
-
-def squash(values: np.ndarray) -> np.ndarray:
-    """Strictly increasing map of the real line into (0, 1) that does not saturate early."""
-    t = np.asarray(values, dtype=np.float64)
-    return 0.5 + 0.5 * t / (1.0 + np.abs(t))
 
 
 def logit_confidence(logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
@@ -326,21 +321,20 @@ def lira_scores(
     return scores
 
 
-def _references(signals: ScenarioSignals, keep: np.ndarray, cols=None):
-    """(points, population) :class:`rmia.References` of the shadows ``keep`` (a mask)."""
-    phi, trained = signals.shadow_phi[keep], signals.shadow_in[keep]
-    if cols is not None:
-        phi, trained = phi[:, cols], trained[:, cols]
+def _references(signals: ScenarioSignals, keep: np.ndarray):
+    """(union points, population) :class:`rmia.References` of the shadows ``keep`` (a mask)."""
+    points = rmia.References.of(signals.shadow_phi[keep], signals.shadow_in[keep])
     population = rmia.References.of(
         signals.shadow_population_phi[keep], signals.shadow_population_in[keep]
     )
-    return rmia.References.of(phi, trained), population
+    return points, population
 
 
 def tune_offline_a(signals: ScenarioSignals, held_out: str | None = None) -> float:
     """RMIA's ``a`` for targets other than the train model ``held_out``: the grid value whose
     attack on each remaining train model, with the others as references, has the highest
-    pooled AUC (ties: the smaller ``a``). Needs at least three train models; else 0.3."""
+    pooled AUC (ties: the smaller ``a``). Needs two train models besides ``held_out``, one
+    to attack and one as its reference; with fewer, 0.3."""
     names = np.asarray(signals.shadow_names)
     tuners = [name for name in signals.shadow_names if name != held_out]
     if len(tuners) < 2:
@@ -349,10 +343,10 @@ def tune_offline_a(signals: ScenarioSignals, held_out: str | None = None) -> flo
     views = []
     for name in tuners:
         cols = signals.columns[("train", name)]
-        points, population = _references(signals, (names != held_out) & (names != name), cols)
+        points, population = _references(signals, (names != held_out) & (names != name))
         row = signals.shadow_names.index(name)
         target = rmia.Target(signals.shadow_phi[row, cols], signals.shadow_population_phi[row])
-        views.append((target, points, population))
+        views.append((target, points.at(cols), population))
     aucs = [
         rmia.auc(labels, np.concatenate([rmia.target_scores(*view, a) for view in views]))
         for a in rmia.A_GRID
@@ -382,9 +376,8 @@ def rmia_scores(
             a = tune_offline_a(signals, held_out) if offline_a == "auto" else float(offline_a)
             fits[held_out] = (a, *_references(signals, names != held_out))
         a, points, population = fits[held_out]
-        cols = signals.columns[(phase, name)]
-        view = rmia.References(points.mean_out[cols], points.mean_all[cols])
         target = rmia.Target(phi, signals.population_phi[(phase, name)])
+        view = points.at(signals.columns[(phase, name)])
         scores[(phase, name)] = rmia.target_scores(target, view, population, a)
     return scores
 
@@ -522,10 +515,8 @@ def run_attacks(
             raise OptionError(f"unknown attack {attack!r} (known: {', '.join(ATTACKS)})")
     check_variance(variance)
     rmia.check_offline_a(offline_a)
-    if isinstance(population, bool) or not isinstance(population, int) or population < 1:
-        raise OptionError(f"population must be a positive integer, not {population!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise OptionError(f"batch size must be a positive integer, not {batch_size!r}")
+    _check_count("population", population)
+    _check_count("batch size", batch_size)
     chosen = [task.scenario(s) for s in scenarios] if scenarios else list(task.scenarios)
     phases = list(dict.fromkeys(["train", *phases]))
     results = {a: AttackResult(a, task.id, {}, {}, online=online and a == "lira") for a in attacks}
@@ -547,6 +538,12 @@ def run_attacks(
         for result in results.values():
             score_train_predictions(result, chosen, scorer)
     return results
+
+
+def _check_count(name: str, value: object) -> None:
+    """OptionError unless ``value`` is a positive integer (a bool is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise OptionError(f"{name} must be a positive integer, not {value!r}")
 
 
 def run_attack(task: Task, attack: str = "lira", **options) -> AttackResult:

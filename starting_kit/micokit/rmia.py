@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DataError, OptionError
+from .scales import squash
 
 POPULATION = 1000  # population points z per scenario (fewer if the dataset has fewer to spare)
 A_GRID = tuple(round(0.1 * i, 1) for i in range(11))  # Privacy Meter's grid for ``a``
@@ -75,8 +76,9 @@ def log_probability(phi: np.ndarray) -> np.ndarray:
 class References:
     """What the reference models say about a set of points: the ingredients of Pr(x)."""
 
-    mean_out: np.ndarray  # mean Pr(y | x, θ') over references that did not train on x
-    mean_all: np.ndarray  # over every reference, for points none left out
+    # Mean Pr(y | x, θ') over the references that did not train on x; over every reference
+    # for a point none of them left out.
+    mean_out: np.ndarray
 
     @classmethod
     def of(cls, phi: np.ndarray, trained: np.ndarray) -> References:
@@ -85,9 +87,11 @@ class References:
         out = ~trained
         count = out.sum(axis=0)
         total = np.where(out, probability, 0.0).sum(axis=0)
-        mean_all = probability.mean(axis=0)
-        mean_out = np.divide(total, count, out=mean_all.copy(), where=count > 0)
-        return cls(mean_out, mean_all)
+        return cls(np.divide(total, count, out=probability.mean(axis=0), where=count > 0))
+
+    def at(self, positions: np.ndarray) -> References:
+        """The references' view of the points at ``positions`` only."""
+        return References(self.mean_out[positions])
 
     def log_marginal(self, a: float) -> np.ndarray:
         """log Pr(x) offline: the linear fit of the in-models from the out-models' mean."""
@@ -101,9 +105,9 @@ def dominated_share(ratios: np.ndarray, population_ratios: np.ndarray) -> np.nda
     levels = np.arange(1, size + 1) / (size + 1)
     ratios = np.asarray(ratios, dtype=np.float64)
     inside = np.interp(ratios, knots, levels)
-    # Beyond the extreme z: 2·squash(t) for t ≤ 0 falls from 1 to 0 (see attacks.squash).
-    below = levels[0] * (1.0 + (ratios - knots[0]) / (1.0 + np.abs(ratios - knots[0])))
-    above = 1.0 - levels[0] * (1.0 + (knots[-1] - ratios) / (1.0 + np.abs(knots[-1] - ratios)))
+    # Beyond the extreme z: 2·squash(t) for t ≤ 0 falls from 1 to 0.
+    below = levels[0] * 2.0 * squash(ratios - knots[0])
+    above = 1.0 - levels[0] * 2.0 * squash(knots[-1] - ratios)
     return np.where(ratios < knots[0], below, np.where(ratios > knots[-1], above, inside))
 
 
@@ -125,7 +129,10 @@ def target_scores(
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann–Whitney, ties counted one half); 0.5 without both classes."""
+    """Area under the ROC curve (Mann–Whitney, ties counted one half); 0.5 without both classes.
+
+    Not the scorer's ``auc_from_roc``: tuning ``a`` is part of the attack, which runs without
+    the scoring program (``run_attacks(score=False)``); a test pins it to scikit-learn's."""
     labels = np.asarray(labels).astype(bool)
     positives, negatives = int(labels.sum()), int((~labels).sum())
     if positives == 0 or negatives == 0:
