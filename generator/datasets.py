@@ -156,6 +156,11 @@ _NEGATIVE = [
     "dull", "tedious", "clumsy", "boring", "awful", "predictable", "shallow", "messy", "lifeless",
     "painful", "forgettable", "bland", "confusing", "sloppy", "tiresome", "weak",
 ]  # fmt: skip
+# Words that say nothing about liking the film: a neutral sentence's label is a coin flip.
+_NEUTRAL = (
+    "long different unusual loud slow familiar ambitious odd quiet strange busy modest plain dark "
+    "simple old-fashioned"
+).split()
 _INTENSIFIERS = [
     "",
     "",
@@ -194,7 +199,7 @@ _NAMES = [
 
 
 def synthetic_sentences(
-    size: int, seed: int, label_noise: float = 0.08
+    size: int, seed: int, label_noise: float = 0.08, ambiguous: float = 0.0, negation: float = 0.2
 ) -> tuple[list[str], np.ndarray]:
     """A deterministic sentiment corpus of varied template sentences with labels 0/1.
 
@@ -204,13 +209,22 @@ def synthetic_sentences(
     reviews have, so a model can memorise individual training sentences rather than only the
     template. A fraction ``label_noise`` of labels is flipped, as in crowd-labelled data, so a
     model can only fit those by memorising them — which is what membership inference detects.
+
+    A fraction ``ambiguous`` of sentences carries a neutral word instead of a sentiment word and
+    a fair coin as its label, like the reviews no annotator agrees on. A model can fit those
+    members only by memorising them too, but unlike a flipped label, fitting one contradicts
+    nothing the model needs for the other sentences, so memorisation costs no test accuracy
+    (a flipped clear sentence pulls its sentiment word the wrong way).
     """
     rng = np.random.Generator(np.random.PCG64(seed))
     sentences, labels, seen = [], [], set()
     while len(sentences) < size:
         positive = bool(rng.integers(2))
-        negated = rng.random() < 0.2
+        negated = rng.random() < negation
         word = (_POSITIVE if positive else _NEGATIVE)[rng.integers(16)]
+        unclear = ambiguous > 0 and rng.random() < ambiguous
+        if unclear:
+            word = _NEUTRAL[rng.integers(len(_NEUTRAL))]
         parts = [
             _SUBJECTS[rng.integers(len(_SUBJECTS))],
             _VERBS[rng.integers(len(_VERBS))],
@@ -228,7 +242,9 @@ def synthetic_sentences(
             continue
         seen.add(sentence)
         label = int(positive != negated)
-        if rng.random() < label_noise:
+        if unclear:
+            label = int(rng.integers(2))
+        elif rng.random() < label_noise:
             label = 1 - label
         sentences.append(sentence)
         labels.append(label)
@@ -347,7 +363,9 @@ def load_text(spec: DatasetSpec, data_dir: Path | None, model: dict[str, Any]) -
     if spec.kind == "sst2":
         sentences, labels = load_sst2_sentences(resolve_path(spec, data_dir))
     else:
-        sentences, labels = synthetic_sentences(spec.size, spec.seed, spec.label_noise)
+        sentences, labels = synthetic_sentences(
+            spec.size, spec.seed, spec.label_noise, spec.ambiguous, spec.negation
+        )
     pretrained = model.get("pretrained")
     if pretrained:
         tokenizer = load_pretrained_tokenizer(resolve_model_path(pretrained, data_dir))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,15 @@ class PresetError(ValueError):
     """A preset file is missing, malformed or inconsistent."""
 
 
+# The synthetic text corpus' fractions (datasets.synthetic_sentences), each with what it must
+# be: flipping half the labels or more would make the labels say the opposite of the text.
+TEXT_FRACTIONS: dict[str, tuple[Callable[[float], bool], str]] = {
+    "label_noise": (lambda v: v < 0.5, "below 0.5 (a fraction of flipped labels)"),
+    "ambiguous": (lambda v: v <= 1, "at most 1 (a fraction of neutral sentences)"),
+    "negation": (lambda v: v <= 1, "at most 1 (a fraction of negated sentences)"),
+}
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """Where a task's data comes from; ``path`` is relative to the organizer's data directory."""
@@ -125,6 +135,8 @@ class DatasetSpec:
     size: int | None = None  # synthetic sets only
     seed: int = 0  # synthetic sets and pixel noise
     label_noise: float = 0.08  # synthetic text only: fraction of flipped labels
+    ambiguous: float = 0.0  # synthetic text only: fraction of neutral sentences, coin-flip labels
+    negation: float = 0.2  # synthetic text only: fraction of clear sentences negated ("not")
     noise: float = 0.0  # digits only: fixed Gaussian pixel noise (see datasets.load_digits_images)
     max_length: int = 67  # text only: tokens per sentence
     vocab_size: int = 2000  # locally trained tokenizer only
@@ -366,7 +378,8 @@ def _choice(path: Path, where: str, value: Any, choices: tuple[str, ...]) -> str
 
 
 def _dataset(path: Path, where: str, raw: Any) -> DatasetSpec:
-    allowed = {"kind", "path", "size", "seed", "max_length", "vocab_size", "noise", "label_noise"}
+    allowed = {"kind", "path", "size", "seed", "max_length", "vocab_size", "noise"}
+    allowed |= set(TEXT_FRACTIONS)
     raw = _mapping(path, where, raw, allowed, {"kind"})
     kind = _choice(path, f"{where}.kind", raw["kind"], DATASET_KINDS)
     if kind in ("cifar10", "sst2", "purchase100") and not isinstance(raw.get("path"), str):
@@ -383,13 +396,13 @@ def _dataset(path: Path, where: str, raw: Any) -> DatasetSpec:
             values[key] = _number(path, f"{where}.{key}", raw[key], integer=True, maximum=limit)
     if "seed" in raw:
         values["seed"] = _seed(path, f"{where}.seed", raw["seed"])
-    for key in ("noise", "label_noise"):
+    if "noise" in raw:
+        values["noise"] = _number(path, f"{where}.noise", raw["noise"], positive=False)
+    for key, (holds, rule) in TEXT_FRACTIONS.items():
         if key in raw:
             values[key] = _number(path, f"{where}.{key}", raw[key], positive=False)
-    if values.get("label_noise", 0) >= 0.5:
-        raise _fail(
-            path, f"{where}.label_noise", "must be below 0.5 (a fraction of flipped labels)"
-        )
+            if not holds(values[key]):
+                raise _fail(path, f"{where}.{key}", f"must be {rule}")
     return DatasetSpec(**values)
 
 

@@ -80,8 +80,9 @@ def _publicly_pretrained_state(scenario: ScenarioSpec, data: TaskData) -> dict[s
 
     MICO fine-tuned a pretrained roberta-base; the demo's from-scratch tiny RoBERTa learns
     nothing under DP in a few hundred steps, so it gets the same kind of head start: a
-    deterministic pretraining on sentences drawn from another seed of the synthetic corpus
-    (disjoint from every challenge point), computed once per process and then reused.
+    deterministic pretraining on sentences drawn from another seed of the synthetic corpus, with
+    the dataset's own fractions of flipped, neutral and negated sentences (disjoint from every
+    challenge point), computed once per process and then reused.
     """
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
@@ -92,7 +93,10 @@ def _publicly_pretrained_state(scenario: ScenarioSpec, data: TaskData) -> dict[s
         (sorted(spec.items()), scenario.dataset, sorted(scenario.model.get("config", {}).items()))
     )
     if key not in _PRETRAINED:
-        sentences, labels = synthetic_sentences(spec["size"], spec["seed"])
+        corpus = scenario.dataset
+        sentences, labels = synthetic_sentences(
+            spec["size"], spec["seed"], corpus.label_noise, corpus.ambiguous, corpus.negation
+        )
         public = tokenize("public", sentences, labels, data.tokenizer, scenario.dataset.max_length)
         with torch.random.fork_rng():
             torch.manual_seed(spec["seed"])

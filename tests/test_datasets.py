@@ -89,6 +89,32 @@ def test_synthetic_sets_are_deterministic_and_varied():
     assert len(set(sentences)) == 2000 and 0.4 < labels.mean() < 0.6
 
 
+def test_neutral_sentences_carry_no_sentiment_word_and_coin_flip_labels():
+    """Neutral sentences are the ones a model can fit only by memorising (see the demo preset)."""
+    from generator.datasets import _NEGATIVE, _NEUTRAL, _POSITIVE
+
+    def words_of(sentence: str, vocabulary: list[str]) -> set[str]:
+        return set(sentence.replace(",", "").split()) & set(vocabulary)
+
+    sentences, labels = synthetic_sentences(3000, 2, label_noise=0.0, ambiguous=0.4, negation=0.0)
+    neutral = np.array([bool(words_of(s, _NEUTRAL)) for s in sentences])
+    assert 0.35 < neutral.mean() < 0.45
+    for sentence, label, unclear in zip(sentences, labels, neutral, strict=True):
+        sentiment = words_of(sentence, _POSITIVE + _NEGATIVE)
+        assert bool(sentiment) != unclear and "not" not in sentence.split()
+        if not unclear:  # no flips, no negation: the sentiment word decides the label
+            assert label == int(sentiment <= set(_POSITIVE))
+    assert 0.4 < labels[neutral].mean() < 0.6
+
+
+def test_the_default_corpus_has_no_neutral_sentences():
+    """Presets written before the neutral fraction existed keep their exact corpus."""
+    from generator.datasets import _NEUTRAL
+
+    sentences, _ = synthetic_sentences(500, 4)
+    assert not any(set(s.split()) & set(_NEUTRAL) for s in sentences)
+
+
 def test_an_unreadable_dataset_location_is_a_dataset_error_not_a_traceback(tmp_path, monkeypatch):
     from pathlib import Path
 

@@ -105,6 +105,14 @@ def _write(tmp_path, mutate):
             "public_pretraining: missing required key 'epochs'",
         ),
         (lambda r: r["datasets"]["sentiment"].update(label_noise=0.6), "must be below 0.5"),
+        (
+            lambda r: r["datasets"]["sentiment"].update(ambiguous=1.5),
+            "ambiguous: must be at most 1",
+        ),
+        (
+            lambda r: r["datasets"]["sentiment"].update(negation=-0.1),
+            "negation: expected a non-negative",
+        ),
         (lambda r: r["tasks"][0].update(id="../image"), "expected an id of letters"),
         (lambda r: r["tasks"][0]["scenarios"][0].update(id=5), "expected an id of letters"),
         (lambda r: r.update(device="gpu"), "device: expected auto, cpu"),
