@@ -15,7 +15,7 @@ import re
 import secrets
 import shutil
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,6 +99,13 @@ def _sha256_json(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# DatasetSpec keys added after stores existed (the synthetic text corpus' neutral and negated
+# fractions), with the defaults that reproduce the corpus as it was before them.
+_DATASET_KEYS_ADDED = {
+    f.name: f.default for f in fields(DatasetSpec) if f.name in ("ambiguous", "negation")
+}
+
+
 def config_parts(scenario: ScenarioSpec, fingerprint: str) -> dict[str, str]:
     """Everything besides the seeds that determines a scenario's models, in three parts.
 
@@ -114,6 +121,9 @@ def config_parts(scenario: ScenarioSpec, fingerprint: str) -> dict[str, str]:
         # models finished before they existed must stay current.
         for key in ("trainer", "batch_models"):
             del settings["training"][key]
+    for key, default in _DATASET_KEYS_ADDED.items():  # the same for these dataset keys
+        if settings["dataset"][key] == default:
+            del settings["dataset"][key]
     return {"settings": _sha256_json(settings), "dataset": fingerprint, "code": __version__}
 
 
