@@ -15,8 +15,17 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from micokit.layout import (
+    GROUND_TRUTH_FILES,
+    ORGANIZER_SUMS,
+    PREDICTION_FILE,
+    PUBLIC_FILES,
+    PUBLISHED_SUMS,
+    SECRET_PHASES,
+)
+
 from .columns import SCORING_DIR
-from .export import PUBLIC_FILES, ExportError, reference_manifest
+from .export import ExportError, reference_manifest
 from .logo import draw_logo
 from .pages import PAGE_NAMES, ROOT, html_page, render_markdown_pages
 from .platforms import render_codabench_yaml, render_codalab_yaml
@@ -27,11 +36,8 @@ from .zips import tree_entries, write_zip, zip_bytes
 KIT_DIR = ROOT / "starting_kit"
 CODABENCH_METADATA = "command: python3 /app/program/score.py /app/input /app/output\n"
 Entries = list[tuple[str, bytes | Path]]
-# Files that reveal membership. Train models publish some on purpose (export's PUBLIC_FILES);
+# GROUND_TRUTH_FILES reveal membership. Train models publish some on purpose (PUBLIC_FILES);
 # anywhere else in a participant archive they are dev/final ground truth or the seeds behind it.
-GROUND_TRUTH_FILES = ("solution.csv", "training_indices.csv", "seed_membership", "private.json")
-PUBLISHED_SUMS = "SHA256SUMS"  # lists the participant archives only: publish it with them
-ORGANIZER_SUMS = "SHA256SUMS.organizer"  # the platform bundles and reports: keep it private
 CHECKSUM_FILES = (PUBLISHED_SUMS, ORGANIZER_SUMS)
 
 
@@ -62,7 +68,7 @@ def sample_submission(preset: Preset, task: TaskSpec, value: str = "0.5") -> Ent
     for scenario in manifest["scenarios"]:
         for phase, models in scenario["models"].items():
             for model, count in models.items():
-                name = f"{task.id}/{scenario['id']}/{phase}/{model}/prediction.csv"
+                name = f"{task.id}/{scenario['id']}/{phase}/{model}/{PREDICTION_FILE}"
                 entries.append((name, (value + "\n").encode() * count))
     return entries
 
@@ -78,7 +84,7 @@ def codalab_bundle(preset: Preset, task: TaskSpec, reference_root: Path, target:
     ]
     for name in PAGE_NAMES:
         entries.append((f"{name}.html", html_page(name.title(), pages[name]).encode()))
-    for phase in ("dev", "final"):
+    for phase in SECRET_PHASES:
         entries.append(
             (
                 f"reference_data_{phase}.zip",
@@ -101,7 +107,7 @@ def codabench_bundle(preset: Preset, task: TaskSpec, reference_root: Path, targe
     ]
     entries += kit_entries("starting_kit/")
     entries += [(f"pages/{name}.md", pages[name].encode()) for name in PAGE_NAMES]
-    for phase in ("dev", "final"):
+    for phase in SECRET_PHASES:
         entries += tree_entries(reference_root / task.id / phase, f"reference_data_{phase}/")
     entries += [(f"solution/{name}", data) for name, data in sample_submission(preset, task)]
     return write_zip(target, entries)

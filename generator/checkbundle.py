@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from micokit.layout import MANIFEST_FILE, SOLUTION_FILE, WEIGHTS_DIR, WEIGHTS_FILE
 
 from .bundle import (
     DATA_ARCHIVE_SUFFIX,
@@ -58,7 +59,6 @@ from .conformance import (
 )
 from .export import model_tasks
 from .presets import Preset, TaskSpec
-from .store import WEIGHTS_DIR, WEIGHTS_FILE
 from .zips import zip_bytes
 
 CODALAB_PAGES = ("overview", "evaluation", "terms", "data")
@@ -217,7 +217,7 @@ def _submissions(preset: Preset, task: TaskSpec, reference: Path) -> dict[str, d
     """perfect (dev answers, anything valid for final), random, malformed (one value short)."""
     base = {name: data for name, data in sample_submission(preset, task)}
     perfect = dict(base)
-    for solution in reference.rglob("solution.csv"):
+    for solution in reference.rglob(SOLUTION_FILE):
         relative = solution.relative_to(reference).parent.as_posix()
         perfect[f"{relative}/prediction.csv"] = solution.read_bytes()
     rng = random.Random(0)
@@ -245,7 +245,7 @@ def _score_checks(
     """Score the test submissions; with ``nested``, also the perfect one zipped inside a zip
     (its answer does not depend on the phase, so each bundle checks it once)."""
     problems = []
-    path = reference / "manifest.json"
+    path = reference / MANIFEST_FILE
     manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     manifest = manifest if isinstance(manifest, dict) else {}  # reported by _reference_check
     submissions = _submissions(preset, task, reference)
@@ -280,7 +280,7 @@ def _score_checks(
 
 def _reference_check(where: str, preset: Preset, inner: dict[str, Path]) -> list[str]:
     """The phase's reference manifest discloses what the preset says for that phase."""
-    path = inner["reference_data"] / "manifest.json"
+    path = inner["reference_data"] / MANIFEST_FILE
     if not path.is_file():
         return []  # reported above: no manifest.json at the reference data's root
     manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -318,8 +318,8 @@ def reference_tasks(archive: zipfile.ZipFile) -> set[str]:
     for name in archive.namelist():
         if re.fullmatch(r"reference_data[^/]*\.zip", name):
             with zipfile.ZipFile(io.BytesIO(archive.read(name))) as inner:
-                if "manifest.json" in inner.namelist():
-                    found.add(_task_named(inner.read("manifest.json")))
+                if MANIFEST_FILE in inner.namelist():
+                    found.add(_task_named(inner.read(MANIFEST_FILE)))
         elif re.fullmatch(r"reference_data[^/]*/manifest\.json", name):
             found.add(_task_named(archive.read(name)))
     return {str(task) for task in found if task is not None}
@@ -409,7 +409,7 @@ def check_codalab(preset: Preset, task: TaskSpec, path: Path, score: bool = True
                 inner = {}
                 for key, marker in (
                     ("scoring_program", "metadata"),
-                    ("reference_data", "manifest.json"),
+                    ("reference_data", MANIFEST_FILE),
                 ):
                     inner[key] = root / f"{number}-{key}"
                     _extract(archive.read(phase[key]), inner[key])
@@ -615,7 +615,7 @@ def participant_problems(preset: Preset, task: TaskSpec, archive: zipfile.ZipFil
 def _check_model(ref, shipped: bool, archive: zipfile.ZipFile, root: Path, shapes: dict) -> None:
     """One model as micokit uses it; DataError (micokit's own, naming the file) if it cannot."""
     from micokit.errors import DataError
-    from micokit.loading import NONCHALLENGE_FILE
+    from micokit.layout import NONCHALLENGE_FILE
 
     if shipped:
         ref.check(training=True)  # index files, against the dataset and each other

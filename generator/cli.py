@@ -14,7 +14,7 @@ from micokit import __version__ as kit_version
 from micokit.cli import positive_int
 
 from . import __version__
-from .errors import UsageError
+from .errors import UsageError, debugging
 from .presets import DEFAULT_BATCH_MODELS
 from .seeds import MASTER_SEED_ENV
 
@@ -182,9 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except USER_ERRORS as error:
+        if debugging():
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # an output folder that is a file, a full disk, no permission
+        if debugging():
+            raise
         print(f"error: {describe(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

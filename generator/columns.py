@@ -33,8 +33,10 @@ import math
 import re
 from functools import lru_cache
 
+from micokit.layout import SECRET_PHASES
+
 from .disclosure import SCORING_DIR, visible_keys
-from .presets import SCORED_PHASES, Preset, TaskSpec
+from .presets import Preset, TaskSpec
 
 # codalab-competitions apps/web/models.py, CompetitionPhase.format_value: numeric_format is the
 # number of decimals, clamped to 1..10.
@@ -119,5 +121,5 @@ def score_decimals(preset: Preset, task: TaskSpec) -> int:
     ceil(log10(P)) decimals separate any two TPRs (TPR@0.001 included); never fewer than
     ``MIN_DECIMALS``, never more than CodaLab shows.
     """
-    members = max(preset.models[phase] * s.m for s in task.scenarios for phase in SCORED_PHASES)
+    members = max(preset.models[phase] * s.m for s in task.scenarios for phase in SECRET_PHASES)
     return min(CODALAB_MAX_DECIMALS, max(MIN_DECIMALS, math.ceil(math.log10(members))))

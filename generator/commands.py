@@ -14,12 +14,14 @@ from itertools import combinations
 from pathlib import Path
 
 from micokit.errors import MicokitError
+from micokit.layout import PHASES
 
 from .datasets import DatasetError, check_available, load_dataset, resolve_model_path
-from .errors import UsageError
+from .devices import check_device
+from .errors import GeneratorError, UsageError
 from .export import ExportError, export_public, export_reference, model_tasks, verify_store
 from .locks import folder_lock
-from .presets import DEVICE_PATTERN, PHASES, Preset, PresetError, load_preset
+from .presets import Preset, load_preset
 from .seeds import MASTER_SEED_ENV
 from .store import GenerationContext, all_tasks, find_stale, sweep_partial
 
@@ -106,19 +108,6 @@ def preflight(preset: Preset, data_dir: Path | None, tasks) -> None:
                 check_sizes(size, scenario.n, scenario.m)
             except ValueError as error:
                 raise DatasetError(f"{preset.path}: scenario {scenario.id}: {error}") from None
-
-
-def check_device(device: str) -> None:
-    """Refuse a device this machine cannot use before any model trains on it."""
-    if not DEVICE_PATTERN.fullmatch(device):
-        raise UsageError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
-    if device.startswith("cuda"):
-        import torch
-
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(device.partition(":")[2] or 0)
-        if index >= count:
-            raise UsageError(f"--device {device!r}: this machine has {count} CUDA device(s)")
 
 
 def check_writable(store: Path) -> None:
@@ -403,14 +392,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Print what training the preset takes (generator.plan); ``--json`` also writes it."""
     import json
 
-    from .plan import MAX_STEPS, check_device, plan_preset, render
+    from .devices import usable_device
+    from .plan import MAX_STEPS, plan_preset, render
     from .presets import MAX_BATCH_MODELS
     from .writes import write_text_atomic
 
     steps = _count_option("--steps", args.steps, MAX_STEPS)
     batch_models = _count_option("--batch-models", args.batch_models, MAX_BATCH_MODELS)
     preset = load_preset(args.preset)
-    device = check_device(args.device or preset.device)
+    device = usable_device(args.device or preset.device)
     data_dir = Path(args.data_dir) if args.data_dir else None
     if data_dir is not None and not data_dir.is_dir():
         raise UsageError(f"{data_dir}: not a folder (--data-dir)")
@@ -437,4 +427,4 @@ COMMANDS = {
     "plan": cmd_plan,
 }
 # Errors an organizer can cause: printed as one line, exit status 2.
-USER_ERRORS = (PresetError, DatasetError, ExportError, UsageError, MicokitError)
+USER_ERRORS = (GeneratorError, MicokitError)

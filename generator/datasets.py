@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from micokit.datasets import CIFAR10_FILES, PURCHASE_FEATURES
 
+from .errors import DatasetError
 from .presets import DatasetSpec
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: `--help` must not wait for it
@@ -24,10 +25,6 @@ if TYPE_CHECKING:  # torch is imported where tensors are made: `--help` must not
     from torch.utils.data import TensorDataset
 
 PURCHASE_CLASSES = 100
-
-
-class DatasetError(ValueError):
-    """A dataset file is missing or not in the expected format."""
 
 
 @dataclass

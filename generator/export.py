@@ -16,37 +16,37 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from .datasets import load_dataset, texts_to_tsv
-from .presets import PHASES, Preset, TaskSpec
-from .store import (
+from micokit.layout import (
+    CHALLENGE_FILE,
+    DATA_DIR,
+    DISCLOSED_TRAINING_FILES,
+    FEATURES_FILE,
+    LABELS_FILE,
+    MANIFEST_FILE,
+    METADATA_FILE,
+    NONCHALLENGE_FILE,
+    PHASES,
+    PUBLIC_FILES,
+    PUBLIC_FORMAT,
+    SECRET_PHASES,
     SEED_FILES,
+    SENTENCES_FILE,
+    SOLUTION_FILE,
+    TRAINING_FILE,
     WEIGHTS_DIR,
     WEIGHTS_FILE,
-    ModelTask,
-    is_finished,
-    read_lines,
-    weights_path,
-    write_json,
-    write_lines,
+    ModelId,
+    model_name,
+    write_indices,
 )
+from micokit.layout import reference_manifest as layout_reference_manifest
+
+from .datasets import load_dataset, texts_to_tsv
+from .errors import ExportError
+from .presets import Preset, TaskSpec
+from .store import is_finished, read_lines, weights_path, write_json
 from .writes import writing
 
-REFERENCE_FORMAT = "mico-reference/1"
-PUBLIC_FORMAT = "mico-public/1"
-
-# Files copied verbatim, per phase.
-PUBLIC_FILES = {
-    "train": (
-        "challenge_indices.csv", "training_indices.csv", "solution.csv",
-        "seed_challenge", "seed_membership", "seed_training",
-    ),
-    "dev": ("challenge_indices.csv", "seed_challenge"),
-    "final": ("challenge_indices.csv", "seed_challenge"),
-}  # fmt: skip
-# DP distinguisher: the training data except the challenge points is disclosed for dev/final.
-DISCLOSED_TRAINING_FILES = ("seed_training",)
-NONCHALLENGE_TRAINING_FILE = "nonchallenge_training_indices.csv"
 # Metadata keys participants may see for dev/final models (train models show everything but
 # nothing in private.json).
 PUBLIC_METADATA = (
@@ -54,10 +54,6 @@ PUBLIC_METADATA = (
     "epsilon_achieved", "delta", "noise_multiplier", "sample_rate", "steps", "max_grad_norm",
     "optimizer", "lr", "batch_size", "epochs", "test_accuracy", "library_versions",
 )  # fmt: skip
-
-
-class ExportError(ValueError):
-    """The store is incomplete or inconsistent with the preset."""
 
 
 def _atomic_dir(final: Path):
@@ -78,9 +74,9 @@ def _replace_dir(tmp: Path, final: Path) -> None:
         os.rename(tmp, final)
 
 
-def model_tasks(preset: Preset, task: TaskSpec) -> list[ModelTask]:
+def model_tasks(preset: Preset, task: TaskSpec) -> list[ModelId]:
     return [
-        ModelTask(task.id, scenario.id, phase, i)
+        ModelId(task.id, scenario.id, phase, i)
         for scenario in task.scenarios
         for phase in PHASES
         for i in range(preset.models[phase])
@@ -109,7 +105,7 @@ def verify_store(preset: Preset, task: TaskSpec, store: Path) -> None:
     copied from a train model has a hidden solution that participants already hold.
     """
     check_complete(preset, task, store)
-    seen: dict[tuple[str, ...], ModelTask] = {}
+    seen: dict[tuple[str, ...], ModelId] = {}
     for model in model_tasks(preset, task):
         scenario = task.scenario(model.scenario)
         path = model.path(store)
@@ -126,7 +122,7 @@ def verify_store(preset: Preset, task: TaskSpec, store: Path) -> None:
         seen[seeds] = model
 
 
-def _verify_identity(path: Path, model: ModelTask) -> dict[str, Any]:
+def _verify_identity(path: Path, model: ModelId) -> dict[str, Any]:
     """The folder is a real folder of real files, and its metadata names this very model.
 
     Returns that metadata, read once for every check of the model.
@@ -138,17 +134,17 @@ def _verify_identity(path: Path, model: ModelTask) -> dict[str, Any]:
         if inner.is_symlink():
             raise ExportError(f"{inner}: a symbolic link inside a model folder; {REGENERATE}")
     try:
-        metadata = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+        metadata = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
-        raise ExportError(f"{path / 'metadata.json'}: not valid JSON; {REGENERATE}") from None
+        raise ExportError(f"{path / METADATA_FILE}: not valid JSON; {REGENERATE}") from None
     if not isinstance(metadata, dict):
-        raise ExportError(f"{path / 'metadata.json'}: not a JSON object; {REGENERATE}")
+        raise ExportError(f"{path / METADATA_FILE}: not a JSON object; {REGENERATE}")
     expected = {"task": model.task, "scenario": model.scenario, "phase": model.phase}
     expected["model"] = model.name
     for key, value in expected.items():
         if metadata.get(key) != value:
             raise ExportError(
-                f"{path / 'metadata.json'}: says {key} {metadata.get(key)!r}, but the folder is "
+                f"{path / METADATA_FILE}: says {key} {metadata.get(key)!r}, but the folder is "
                 f"{key} {value!r} (a model moved or copied from elsewhere); {REGENERATE}"
             )
     return metadata
@@ -157,10 +153,10 @@ def _verify_identity(path: Path, model: ModelTask) -> dict[str, Any]:
 def _verify_model(
     path: Path, metadata: dict[str, Any], phase: str, n: int, m: int, disclose_training: bool
 ) -> None:
-    needed = {"metadata.json", "solution.csv", "challenge_indices.csv", *PUBLIC_FILES[phase]}
+    needed = {METADATA_FILE, SOLUTION_FILE, CHALLENGE_FILE, *PUBLIC_FILES[phase]}
     needed |= set(SEED_FILES.values())
     if disclose_training:
-        needed |= {"training_indices.csv", *DISCLOSED_TRAINING_FILES}
+        needed |= {TRAINING_FILE, *DISCLOSED_TRAINING_FILES}
     for name in sorted(needed):
         if not (path / name).is_file():
             raise ExportError(f"{path / name}: missing; {REGENERATE}")
@@ -170,8 +166,8 @@ def _verify_model(
             f"{path}: trained with (n, m) = {trained}, the preset says ({n}, {m}); {REGENERATE}"
         )
     expected = {
-        "solution.csv": (_is_solution, f"{2 * m} lines of 0/1, {m} of them 1"),
-        "challenge_indices.csv": (_is_indices, f"{2 * m} distinct indices"),
+        SOLUTION_FILE: (_is_solution, f"{2 * m} lines of 0/1, {m} of them 1"),
+        CHALLENGE_FILE: (_is_indices, f"{2 * m} distinct indices"),
     }
     for name, (check, what) in expected.items():
         try:
@@ -207,10 +203,9 @@ def task_manifest(preset: Preset, task: TaskSpec, store: Path) -> dict[str, Any]
     """The public description of a task: scenarios in order, privacy levels, architectures, models."""
     scenarios = []
     for scenario in task.scenarios:
-        models = {phase: [f"model_{i}" for i in range(preset.models[phase])] for phase in PHASES}
-        first = json.loads(
-            (store / task.id / scenario.id / "train" / "model_0" / "metadata.json").read_text()
-        )
+        models = {phase: [model_name(i) for i in range(preset.models[phase])] for phase in PHASES}
+        first_model = ModelId(task.id, scenario.id, "train", 0).path(store)
+        first = json.loads((first_model / METADATA_FILE).read_text())
         text = scenario.model["arch"] == "roberta"
         scenarios.append({
             "id": scenario.id, "label": scenario.label, "epsilon": scenario.epsilon,
@@ -257,16 +252,16 @@ def _public_model(source: Path, target: Path, phase: str, disclose_training: boo
     digest = _copy_weights(source, target)
     for name in PUBLIC_FILES[phase]:
         shutil.copy2(source / name, target / name)
-    metadata = json.loads((source / "metadata.json").read_text())
+    metadata = json.loads((source / METADATA_FILE).read_text())
     if phase != "train":
         metadata = {k: metadata[k] for k in PUBLIC_METADATA if k in metadata}
         if disclose_training:
             for name in DISCLOSED_TRAINING_FILES:
                 shutil.copy2(source / name, target / name)
-            challenge = read_lines(source / "challenge_indices.csv")
-            others = np.setdiff1d(read_lines(source / "training_indices.csv"), challenge)
-            write_lines(target / NONCHALLENGE_TRAINING_FILE, others)
-    write_json(target / "metadata.json", metadata)
+            challenge = read_lines(source / CHALLENGE_FILE)
+            others = np.setdiff1d(read_lines(source / TRAINING_FILE), challenge)
+            write_indices(target / NONCHALLENGE_FILE, others)
+    write_json(target / METADATA_FILE, metadata)
     return digest
 
 
@@ -274,20 +269,20 @@ def _public_data(preset: Preset, task: TaskSpec, target: Path, data_dir: Path | 
     """Ship each dataset the task uses (demo presets), in plain numpy / TSV files."""
     written = []
     for scenario in task.scenarios:
-        folder = target / "data" / scenario.dataset_name
+        folder = target / DATA_DIR / scenario.dataset_name
         if folder.exists():
             continue
         folder.mkdir(parents=True)
         data = load_dataset(scenario.dataset, data_dir, scenario.model)
         if data.modality == "text":
-            (folder / "dataset.tsv").write_text(
+            (folder / SENTENCES_FILE).write_text(
                 texts_to_tsv(data.sentences, data.labels), encoding="utf-8"
             )
         else:
-            with writing(folder / "features.npy"):
-                np.save(folder / "features.npy", data.features.numpy())
-            with writing(folder / "labels.npy"):
-                np.save(folder / "labels.npy", data.labels)
+            with writing(folder / FEATURES_FILE):
+                np.save(folder / FEATURES_FILE, data.features.numpy())
+            with writing(folder / LABELS_FILE):
+                np.save(folder / LABELS_FILE, data.labels)
         written.append(scenario.dataset_name)
     return written
 
@@ -303,8 +298,8 @@ def export_public(
         manifest = task_manifest(preset, task, store)
         if preset.publish_data:
             manifest["data"] = _public_data(preset, task, tmp, data_dir)
-        write_json(tmp / "manifest.json", manifest)
-        weights: dict[str, ModelTask] = {}
+        write_json(tmp / MANIFEST_FILE, manifest)
+        weights: dict[str, ModelId] = {}
         for model in model_tasks(preset, task):
             target = tmp / model.scenario / model.phase / model.name
             digest = _public_model(model.path(store), target, model.phase, task.disclose_training)
@@ -329,45 +324,38 @@ def reference_manifest(preset: Preset, task: TaskSpec, phase: str) -> dict[str, 
     filters and rounds every score it writes or prints by it. The final manifest has none, so
     the Final phase gets the full output.
     """
-    manifest: dict[str, Any] = {
-        "format": REFERENCE_FORMAT,
-        "task": task.id,
-        "phase": phase,
-        "scenarios": [
-            {
-                "id": scenario.id,
-                "label": scenario.label,
-                "epsilon": scenario.epsilon,
-                "delta": scenario.delta,
-                "models": {
-                    p: {f"model_{i}": 2 * scenario.m for i in range(preset.models[p])}
-                    for p in ("dev", "final")
-                },
-            }
-            for scenario in task.scenarios
-        ],
-    }
+    scenarios = [
+        {
+            "id": scenario.id,
+            "label": scenario.label,
+            "epsilon": scenario.epsilon,
+            "delta": scenario.delta,
+            "models": {
+                p: {model_name(i): 2 * scenario.m for i in range(preset.models[p])}
+                for p in SECRET_PHASES
+            },
+        }
+        for scenario in task.scenarios
+    ]
     disclosure = preset.schedule.manifest_disclosure(phase)
-    if disclosure is not None:
-        manifest["disclosure"] = disclosure
-    return manifest
+    return layout_reference_manifest(task.id, phase, scenarios, disclosure)
 
 
 def export_reference(preset: Preset, task: TaskSpec, store: Path, out: Path) -> dict[str, Path]:
     """Write ``<out>/<task>/<phase>/`` for dev and final: manifest plus that phase's solutions."""
     check_complete(preset, task, store)
     written = {}
-    for phase in ("dev", "final"):
+    for phase in SECRET_PHASES:
         final = out / task.id / phase
         tmp = _atomic_dir(final)
         try:
-            write_json(tmp / "manifest.json", reference_manifest(preset, task, phase))
+            write_json(tmp / MANIFEST_FILE, reference_manifest(preset, task, phase))
             for scenario in task.scenarios:
                 for i in range(preset.models[phase]):
-                    model = ModelTask(task.id, scenario.id, phase, i)
+                    model = ModelId(task.id, scenario.id, phase, i)
                     target = tmp / task.id / scenario.id / phase / model.name
                     target.mkdir(parents=True)
-                    shutil.copy2(model.path(store) / "solution.csv", target / "solution.csv")
+                    shutil.copy2(model.path(store) / SOLUTION_FILE, target / SOLUTION_FILE)
             _replace_dir(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

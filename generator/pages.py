@@ -14,9 +14,10 @@ import re
 from pathlib import Path
 
 import markdown
+from micokit.layout import PHASES
 
 from .columns import column_title, development_keys, scenario_short_labels, score_keys
-from .presets import PHASES, Preset, ScenarioSpec, TaskSpec
+from .presets import Preset, ScenarioSpec, TaskSpec
 from .schedule import Schedule, utc_text
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
 from .presets import (
     CNN_DEFAULTS,
     DEFAULT_BATCH_MODELS,
@@ -580,20 +579,6 @@ def _shape_key(scenario: ScenarioSpec) -> str:
         (scenario.dataset, sorted(scenario.model.items()), scenario.training, scenario.is_dp)
         + (scenario.n,)
     )
-
-
-def check_device(requested: str):
-    """The torch device for ``--device`` (auto, cpu, cuda, cuda:N, mps), or a UsageError."""
-    from .commands import check_device as check_pattern
-    from .training import pick_device
-
-    check_pattern(requested)
-    if requested == "mps":
-        import torch
-
-        if not torch.backends.mps.is_available():
-            raise UsageError("--device 'mps': this machine has no usable MPS device")
-    return pick_device(requested)
 
 
 def plan_preset(

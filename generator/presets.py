@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from micokit.layout import PHASES
 
+from .errors import PresetError
 from .safeyaml import BoundedYAMLError, load_bounded
 from .schedule import Schedule, ScheduleError, parse_schedule
 from .splits import check_sizes
 
-PHASES = ("train", "dev", "final")
-SCORED_PHASES = PHASES[1:]  # what participants predict and the leaderboards score
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 DATASET_KINDS = ("cifar10", "sst2", "purchase100", "digits", "synthetic_purchase", "synthetic_text")
 ARCHS = ("cnn", "mlp", "roberta")
@@ -111,10 +111,6 @@ MAX_ACTIVATIONS = 10_000_000  # values of a CNN's largest layer for one image [3
 MAX_TITLE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 10_000
 MAX_PATH_LENGTH = 4096  # a data path (Linux PATH_MAX), each part at most 255 bytes (NAME_MAX)
-
-
-class PresetError(ValueError):
-    """A preset file is missing, malformed or inconsistent."""
 
 
 # The synthetic text corpus' fractions (datasets.synthetic_sentences), each with what it must

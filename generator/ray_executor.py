@@ -30,8 +30,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .executors import DEFAULT_RETRIES, RunSummary, Tracker, Unit, cpu_threads, discard_partial
-from .store import GenerationContext, ModelTask, run_model_unit
+from .store import GenerationContext, ModelId, run_model_unit
+from .tracking import DEFAULT_RETRIES, RunSummary, Tracker, Unit, cpu_threads, discard_partial
 
 RAY_PIN = "ray==2.60.0"
 WAIT_S = 1.0  # how often the bar refreshes its ETA while no model finishes
@@ -138,7 +138,7 @@ def plan_resources(
 
 def run_chunk(
     context: GenerationContext, units: list[Unit], threads: int
-) -> Iterator[tuple[ModelTask, str, str | None]]:
+) -> Iterator[tuple[ModelId, str, str | None]]:
     """The Ray task: train ``units`` one after the other, yielding (task, outcome, error) for
     each model as soon as its unit is stored."""
     import torch
@@ -208,12 +208,12 @@ def chunks(units: list[Unit], size: int) -> list[list[Unit]]:
 
 def _drive(ray: Any, tracker: Tracker, submit, units: list[Unit], size: int, slots: int):
     """Submit every chunk, then consume results model by model until none is outstanding."""
-    active: dict[Any, list[ModelTask]] = {}  # streaming generator -> its models not yet reported
+    active: dict[Any, list[ModelId]] = {}  # streaming generator -> its models not yet reported
     unit_of = {task: unit for unit in units for task in unit}
 
-    def start(tasks: list[ModelTask]) -> None:
+    def start(tasks: list[ModelId]) -> None:
         """Submit ``tasks`` as one chunk, each with the models of its unit still to run."""
-        again: dict[Unit, list[ModelTask]] = {}
+        again: dict[Unit, list[ModelId]] = {}
         for task in tasks:
             again.setdefault(unit_of[task], []).append(task)
         if again:
@@ -245,8 +245,8 @@ def _drive(ray: Any, tracker: Tracker, submit, units: list[Unit], size: int, slo
 
 
 def _after_chunk_failure(
-    ray: Any, tracker: Tracker, left: list[ModelTask], unit_of: dict, failure: Exception
-) -> list[ModelTask]:
+    ray: Any, tracker: Tracker, left: list[ModelId], unit_of: dict, failure: Exception
+) -> list[ModelId]:
     """The models of a failed chunk to run again.
 
     A dead worker or node (killed, out of memory, preempted) was running the first unit not yet

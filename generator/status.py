@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from micokit.layout import PHASES
+
 from .locks import claim_path, holder, is_claimed
-from .presets import PHASES, Preset
-from .store import GenerationContext, ModelTask, all_tasks, find_stale, is_finished
+from .presets import Preset
+from .store import GenerationContext, ModelId, all_tasks, find_stale, is_finished
 
 
 def store_status(
@@ -37,7 +39,7 @@ def store_status(
             for phase in PHASES:
                 expected = preset.models[phase]
                 done = sum(
-                    is_finished(ModelTask(task.id, scenario.id, phase, i).path(store))
+                    is_finished(ModelId(task.id, scenario.id, phase, i).path(store))
                     for i in range(expected)
                 )
                 total_done += done

@@ -21,11 +21,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from micokit.layout import (
+    CHALLENGE_FILE,
+    METADATA_FILE,
+    MODEL_FILES,
+    PHASES,
+    PRIVATE_FILE,
+    SEED_FILES,
+    SOLUTION_FILE,
+    TRAINING_FILE,
+    WEIGHTS_DIR,
+    WEIGHTS_FILE,
+    ModelId,
+    parse_indices,
+    write_indices,
+)
 
 from . import __version__
 from .datasets import TaskData, dataset_fingerprint, load_dataset
 from .locks import try_claim
-from .presets import PHASES, DatasetSpec, Preset, ScenarioSpec
+from .presets import DatasetSpec, Preset, ScenarioSpec
 from .seeds import model_seeds, torch_seed
 from .splits import Split, make_split
 
@@ -33,38 +48,11 @@ if TYPE_CHECKING:  # training imports torch; the store is read by commands that 
     from .training import TrainedModel
 
 TMP_PREFIX = ".tmp-"
-WEIGHTS_FILE = "model.safetensors"
-WEIGHTS_DIR = "model"  # RoBERTa: save_pretrained directory
-SEED_FILES = {
-    "challenge": "seed_challenge",
-    "membership": "seed_membership",
-    "training": "seed_training",
-}
-
-
-@dataclass(frozen=True, order=True)
-class ModelTask:
-    """The identity of one model: everything else follows from it and the preset."""
-
-    task: str
-    scenario: str
-    phase: str
-    index: int
-
-    @property
-    def name(self) -> str:
-        return f"model_{self.index}"
-
-    def path(self, store: Path) -> Path:
-        return Path(store) / self.task / self.scenario / self.phase / self.name
-
-    def __str__(self) -> str:
-        return f"{self.task}/{self.scenario}/{self.phase}/{self.name}"
 
 
 @dataclass(frozen=True)
 class GenerationContext:
-    """What every worker needs to run a :class:`ModelTask`; small and picklable."""
+    """What every worker needs to run a :class:`ModelId`; small and picklable."""
 
     preset_path: str
     store: str
@@ -77,7 +65,7 @@ class GenerationContext:
 
 def all_tasks(
     preset: Preset, tasks=None, scenarios=None, phases=None, indices=None
-) -> list[ModelTask]:
+) -> list[ModelId]:
     """Every model the preset defines, optionally narrowed to chosen tasks/scenarios/phases/indices."""
     chosen = []
     for task in preset.tasks:
@@ -91,7 +79,7 @@ def all_tasks(
                     continue
                 for index in range(preset.models[phase]):
                     if indices is None or index in indices:
-                        chosen.append(ModelTask(task.id, scenario.id, phase, index))
+                        chosen.append(ModelId(task.id, scenario.id, phase, index))
     return chosen
 
 
@@ -162,9 +150,7 @@ def _what_changed(stored: Any, current: dict[str, str]) -> str:
     return "; ".join(changes) or "configuration changed"
 
 
-def stale_reason(
-    context: GenerationContext, task: ModelTask, current: dict[str, str]
-) -> str | None:
+def stale_reason(context: GenerationContext, task: ModelId, current: dict[str, str]) -> str | None:
     """Why the finished model of ``task`` no longer matches the configuration, or None if it does.
 
     ``current`` is :func:`current_config` of the task's scenario. In master-seed mode the stored
@@ -173,9 +159,9 @@ def stale_reason(
     """
     directory = task.path(Path(context.store))
     try:
-        private = json.loads((directory / "private.json").read_text(encoding="utf-8"))
+        private = json.loads((directory / PRIVATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return "no readable private.json"
+        return f"no readable {PRIVATE_FILE}"
     if private.get("config_key") != config_key(current):
         return _what_changed(private.get("config_parts"), current)
     if context.master_seed is None:
@@ -195,7 +181,7 @@ def stale_reason(
     return None
 
 
-def find_stale(context: GenerationContext, tasks: list[ModelTask]) -> dict[ModelTask, str]:
+def find_stale(context: GenerationContext, tasks: list[ModelId]) -> dict[ModelId, str]:
     """The finished models among ``tasks`` that are stale, each with the reason.
 
     Unfinished models are ignored. Each scenario's dataset is loaded and hashed once.
@@ -218,13 +204,8 @@ def find_stale(context: GenerationContext, tasks: list[ModelTask]) -> dict[Model
     return stale
 
 
-def write_lines(path: Path, values: np.ndarray) -> None:
-    """One integer per line: the index and solution files participants read without any PRNG."""
-    path.write_text("".join(f"{int(v)}\n" for v in values), encoding="ascii")
-
-
 def read_lines(path: Path) -> np.ndarray:
-    return np.asarray([int(x) for x in path.read_text(encoding="ascii").split()], dtype=np.int64)
+    return parse_indices(path.read_text(encoding="ascii"))
 
 
 def write_json(path: Path, payload: Any) -> None:
@@ -247,21 +228,21 @@ def save_weights(model, data: TaskData, directory: Path) -> None:
 
 
 def write_split(directory: Path, split: Split, seeds: dict[str, str]) -> None:
-    write_lines(directory / "challenge_indices.csv", split.challenge)
-    write_lines(directory / "training_indices.csv", split.training)
-    write_lines(directory / "solution.csv", split.membership)
+    write_indices(directory / CHALLENGE_FILE, split.challenge)
+    write_indices(directory / TRAINING_FILE, split.training)
+    write_indices(directory / SOLUTION_FILE, split.membership)
     for role, filename in SEED_FILES.items():
         (directory / filename).write_text(seeds[role] + "\n", encoding="ascii")
 
 
 def is_finished(path: Path) -> bool:
-    return (path / "metadata.json").is_file()
+    return (path / METADATA_FILE).is_file()
 
 
 _LEFTOVER = re.compile(rf"^{re.escape(TMP_PREFIX)}(?:stale-)?(model_\d+)-[0-9a-f]+$")
 
 
-def sweep_partial(store: Path, tasks: list[ModelTask] | None = None) -> list[Path]:
+def sweep_partial(store: Path, tasks: list[ModelId] | None = None) -> list[Path]:
     """Remove temporary directories left by interrupted runs; return what was removed.
 
     Only the chosen models' leftovers are touched (all models' when ``tasks`` is None), and of
@@ -307,12 +288,6 @@ def _remove_leftovers(final: Path) -> list[Path]:
     return leftovers
 
 
-# What a complete model folder holds besides its weights, in the order _store_model writes
-# them; metadata.json last, so its presence (is_finished) means everything else is there.
-MODEL_FILES = ("challenge_indices.csv", "training_indices.csv", "solution.csv")
-MODEL_FILES += (*SEED_FILES.values(), "private.json", "metadata.json")
-
-
 def weights_path(directory: Path) -> Path:
     """The safetensors file of the model folder ``directory``: in ``model/`` for RoBERTa
     (save_pretrained), else ``model.safetensors`` itself."""
@@ -331,7 +306,7 @@ def _check_complete(tmp: Path) -> None:
         raise RuntimeError(f"{tmp}: incomplete model folder (missing {', '.join(missing)})")
 
 
-def training_group(preset: Preset, task: ModelTask) -> tuple[ModelTask, ...]:
+def training_group(preset: Preset, task: ModelId) -> tuple[ModelId, ...]:
     """The models trained in one call together with ``task``: ``(task,)`` unless batched.
 
     A batched scenario's models, in the order train, dev, final, are cut into consecutive
@@ -348,10 +323,10 @@ def training_group(preset: Preset, task: ModelTask) -> tuple[ModelTask, ...]:
     return tuple(models[first : first + size])
 
 
-def work_units(preset: Preset, tasks: list[ModelTask]) -> list[tuple[ModelTask, ...]]:
+def work_units(preset: Preset, tasks: list[ModelId]) -> list[tuple[ModelId, ...]]:
     """``tasks`` gathered by :func:`training_group`, in order of first appearance: what an
     executor hands to one call of :func:`run_model_unit`."""
-    units: dict[tuple[ModelTask, ...], list[ModelTask]] = {}
+    units: dict[tuple[ModelId, ...], list[ModelId]] = {}
     for task in tasks:
         units.setdefault(training_group(preset, task), []).append(task)
     return [tuple(members) for members in units.values()]
@@ -361,10 +336,10 @@ def work_units(preset: Preset, tasks: list[ModelTask]) -> list[tuple[ModelTask, 
 # "skipped" (already finished), "stale" (finished under another configuration, kept untouched
 # and not reused), "claimed" (another run is training it right now; see generator.locks) or
 # "error", with the error's one-line text.
-Outcome = tuple[ModelTask, str, "str | None"]
+Outcome = tuple[ModelId, str, "str | None"]
 
 
-def run_model_unit(context: GenerationContext, unit: tuple[ModelTask, ...]) -> list[Outcome]:
+def run_model_unit(context: GenerationContext, unit: tuple[ModelId, ...]) -> list[Outcome]:
     """Train and store the models of ``unit`` (one training group, or part of one).
 
     Pure and idempotent: each result depends only on the preset, the dataset, the seeds and the
@@ -381,7 +356,7 @@ def run_model_unit(context: GenerationContext, unit: tuple[ModelTask, ...]) -> l
     scenario = preset.task(unit[0].task).scenario(unit[0].scenario)
     config = current_config(scenario, context.data_dir)
     store = Path(context.store)
-    outcomes: dict[ModelTask, tuple[str, str | None]] = {}
+    outcomes: dict[ModelId, tuple[str, str | None]] = {}
     pending = []
     for task in unit:
         if is_finished(task.path(store)) and stale_reason(context, task, config) is None:
@@ -389,7 +364,7 @@ def run_model_unit(context: GenerationContext, unit: tuple[ModelTask, ...]) -> l
         else:
             pending.append(task)
     with ExitStack() as claims:
-        mine: dict[ModelTask, bool] = {}  # model -> whether it replaces a finished one
+        mine: dict[ModelId, bool] = {}  # model -> whether it replaces a finished one
         for task in pending:
             final = task.path(store)
             claim = try_claim(final)
@@ -418,8 +393,8 @@ def _train_and_store(
     preset: Preset,
     scenario: ScenarioSpec,
     config: dict[str, str],
-    mine: dict[ModelTask, bool],
-) -> dict[ModelTask, tuple[str, str | None]]:
+    mine: dict[ModelId, bool],
+) -> dict[ModelId, tuple[str, str | None]]:
     """Train the group of the claimed models ``mine`` and store those; call holding the claims."""
     from .trainers import Run, non_finite_problem, train_runs
     from .training import pick_device
@@ -444,7 +419,7 @@ def _train_and_store(
     trained = train_runs(
         scenario, data, runs, pick_device(context.device), data_dir, context.show_progress
     )
-    outcomes: dict[ModelTask, tuple[str, str | None]] = {}
+    outcomes: dict[ModelId, tuple[str, str | None]] = {}
     for task, (seeds, split, seed), model in zip(group, plans, trained, strict=True):
         if task not in mine:
             continue  # trained for its company only: finished, or another run's to store
@@ -470,7 +445,7 @@ class StoredModel:
 
 def _store_model(
     context: GenerationContext,
-    task: ModelTask,
+    task: ModelId,
     scenario: ScenarioSpec,
     config: dict[str, str],
     model: StoredModel,
@@ -497,8 +472,8 @@ def _store_model(
             # Secure mode keeps no training seed at all: nobody can replay the DP noise.
             "training_seed": model.training_seed if context.master_seed else None,
         }
-        write_json(tmp / "private.json", private)
-        write_json(tmp / "metadata.json", metadata)
+        write_json(tmp / PRIVATE_FILE, private)
+        write_json(tmp / METADATA_FILE, metadata)
         _check_complete(tmp)
         # A folder under the final name without metadata.json was damaged by hand (the store
         # itself only ever renames complete models into place): replace it like a stale one.

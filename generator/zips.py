@@ -1,7 +1,8 @@
 """Reproducible zip archives: same inputs, byte-identical zips.
 
-Entries are sorted, stamped 1980-01-01, given fixed permissions and compressed with a fixed
-level, so that `SHA256SUMS` only changes when content does. Junk that desktop tools add
+Entries are written by micokit.layout.write_zip_entries (sorted, stamped 1980-01-01, fixed
+permissions and compression level, the same writer as participants' submissions), so that
+`SHA256SUMS` only changes when content does. Junk that desktop tools add
 (`__MACOSX/`, `.DS_Store`, `._*`, Jupyter's `.ipynb_checkpoints/` beside the kit's notebooks)
 never gets in.
 """
@@ -9,13 +10,13 @@ never gets in.
 from __future__ import annotations
 
 import io
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from micokit.layout import write_zip_entries
+
 from .writes import replacing
 
-FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 JUNK = (".DS_Store", "__MACOSX", "__pycache__", ".ipynb_checkpoints")
 
 
@@ -37,27 +38,16 @@ def tree_entries(root: Path, prefix: str = "") -> list[tuple[str, Path]]:
     return entries
 
 
-def _write_entries(fileobj, entries: Iterable[tuple[str, bytes | Path]]) -> None:
-    with zipfile.ZipFile(fileobj, "w") as archive:
-        for name, content in sorted(entries, key=lambda e: e[0]):
-            info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            info.create_system = 3  # Unix, so the permission bits above are honoured
-            data = content.read_bytes() if isinstance(content, Path) else content
-            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
-
-
 def write_zip(target: Path, entries: Iterable[tuple[str, bytes | Path]]) -> Path:
     """Write ``target`` from (name, bytes or file path) pairs; atomic, deterministic."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with replacing(target) as tmp, open(tmp, "wb") as handle:
-        _write_entries(handle, entries)
+        write_zip_entries(handle, entries)
     return target
 
 
 def zip_bytes(entries: Iterable[tuple[str, bytes | Path]]) -> bytes:
     """A deterministic zip in memory (for inner zips such as scoring_program.zip)."""
     buffer = io.BytesIO()
-    _write_entries(buffer, entries)
+    write_zip_entries(buffer, entries)
     return buffer.getvalue()

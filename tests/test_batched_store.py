@@ -17,7 +17,7 @@ from generator.executors import torch_threads
 from generator.presets import TRAINER_ARCHS, load_preset
 from generator.store import (
     GenerationContext,
-    ModelTask,
+    ModelId,
     config_parts,
     find_stale,
     is_finished,
@@ -43,8 +43,8 @@ def generate(store: Path, *extra: str, preset: Path = TINY_PRESET, check: bool =
     )  # fmt: skip
 
 
-def tabular(phase: str, index: int) -> ModelTask:
-    return ModelTask("tabular", "tabular_inf", phase, index)
+def tabular(phase: str, index: int) -> ModelId:
+    return ModelId("tabular", "tabular_inf", phase, index)
 
 
 def test_groups_are_cut_from_the_preset_alone_across_phases(tiny_preset):
@@ -57,7 +57,7 @@ def test_groups_are_cut_from_the_preset_alone_across_phases(tiny_preset):
         (tabular("final", 0),),
         (tabular("train", 2),),
     ]
-    image = ModelTask("image", "image_inf", "dev", 1)
+    image = ModelId("image", "image_inf", "dev", 1)
     assert training_group(tiny_preset, image) == (image,)
 
 
@@ -99,7 +99,7 @@ def test_an_interrupted_group_leaves_whole_models_and_resumes_to_the_same_store(
 
     store = tmp_path / "store"
     real_store_model = store_module._store_model
-    stored: list[ModelTask] = []
+    stored: list[ModelId] = []
 
     def killed_after_one(context, task, *args):
         if stored:

@@ -72,6 +72,16 @@ def test_bad_input_fails_with_one_line(tmp_path, args, message):
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
 
 
+def test_mico_debug_shows_the_traceback_behind_a_one_line_error(tmp_path):
+    """For an organizer who suspects that an "error:" line hides a bug, not bad input."""
+    args = ["generate", "--preset", "nope", "--store", str(tmp_path / "s")]
+    quiet = run_generator(*args, check=False)
+    loud = run_generator(*args, check=False, env_extra={"MICO_DEBUG": "1"})
+    assert "Traceback" not in quiet.stderr and quiet.returncode == 2
+    assert "Traceback (most recent call last)" in loud.stderr and loud.returncode == 1
+    assert "PresetError: " in loud.stderr and "nope.yaml: preset file not found" in loud.stderr
+
+
 def test_status_counts_models(tiny_store):
     result = run_generator(
         "status", "--preset", str(TINY_PRESET), "--store", str(tiny_store), "--stale"

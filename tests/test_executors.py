@@ -26,7 +26,7 @@ import pytest
 from generator.executors import run_tasks
 from generator.presets import load_preset
 from generator.ray_executor import default_chunk_size, plan_resources
-from generator.store import GenerationContext, ModelTask, find_stale
+from generator.store import GenerationContext, ModelId, find_stale
 
 from .conftest import ROOT, TINY_MASTER_SEED, TINY_PRESET, run_generator, snapshot
 
@@ -166,7 +166,7 @@ def test_relabelling_a_scenario_or_changing_delta_at_epsilon_infinity_keeps_mode
     edited.write_text(text.replace(old, old + "        label: Plain SGD\n        delta: 1.0e-6\n"))
     assert load_preset(edited).task("image").scenario("image_inf").label == "Plain SGD"
     context = GenerationContext(str(edited), str(inline_store), master_seed=TINY_MASTER_SEED)
-    tasks = [ModelTask("image", "image_inf", "dev", i) for i in range(2)]
+    tasks = [ModelId("image", "image_inf", "dev", i) for i in range(2)]
     assert find_stale(context, tasks) == {}
 
 
@@ -176,7 +176,7 @@ def test_stale_models_say_whether_the_dataset_or_the_generator_version_changed(
     import generator.store as store
 
     context = GenerationContext(str(TINY_PRESET), str(inline_store), master_seed=TINY_MASTER_SEED)
-    tasks = [ModelTask("image", "image_inf", "dev", 0)]
+    tasks = [ModelId("image", "image_inf", "dev", 0)]
     monkeypatch.setattr(store, "_fingerprint", lambda *args: "another dataset")
     assert find_stale(context, tasks) == {tasks[0]: "dataset changed"}
     monkeypatch.undo()
@@ -187,7 +187,7 @@ def test_stale_models_say_whether_the_dataset_or_the_generator_version_changed(
 
 def test_other_master_seed_makes_models_stale(tmp_path, inline_store):
     context = GenerationContext(str(TINY_PRESET), str(inline_store), master_seed="another")
-    tasks = [ModelTask("image", "image_inf", "dev", i) for i in range(2)]
+    tasks = [ModelId("image", "image_inf", "dev", i) for i in range(2)]
     stale = find_stale(context, tasks)
     assert set(stale) == set(tasks)
     assert all("master seed" in reason for reason in stale.values())
@@ -199,7 +199,7 @@ def test_retrain_stale_replaces_the_model(tmp_path, inline_store):
     store = tmp_path / "store"
     shutil.copytree(inline_store, store)
     preset = edited_preset(tmp_path)
-    task = ModelTask("image", "image_inf", "train", 0)
+    task = ModelId("image", "image_inf", "train", 0)
     context = GenerationContext(
         str(preset), str(store), master_seed=TINY_MASTER_SEED, retrain_stale=True
     )
@@ -208,7 +208,7 @@ def test_retrain_stale_replaces_the_model(tmp_path, inline_store):
     assert summary.done == [task] and summary.ok
     assert json.loads((task.path(store) / "metadata.json").read_text())["lr"] == 0.06
     assert json.loads((task.path(store) / "private.json").read_text())["config_key"] != old_key
-    others = [ModelTask("image", "image_inf", "dev", 0), task]
+    others = [ModelId("image", "image_inf", "dev", 0), task]
     assert list(find_stale(context, others)) == [others[0]]
     assert not list(store.rglob(".tmp-*"))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from micokit.layout import NONCHALLENGE_FILE
 
-from generator.export import NONCHALLENGE_TRAINING_FILE
 from generator.store import read_lines
 
 PRIVATE_NAMES = {"solution.csv", "seed_membership", "training_indices.csv", "private.json"}
@@ -66,7 +66,7 @@ def test_dp_distinguisher_discloses_training_data_but_not_membership(tiny_store,
     public, _ = tiny_export
     for model in sorted(tiny_store.glob("ddp/*/dev/model_*")):
         target = public / model.relative_to(tiny_store)
-        disclosed = read_lines(target / NONCHALLENGE_TRAINING_FILE)
+        disclosed = read_lines(target / NONCHALLENGE_FILE)
         training = read_lines(model / "training_indices.csv")
         challenge = read_lines(model / "challenge_indices.csv")
         assert np.array_equal(disclosed, np.setdiff1d(training, challenge))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from generator.locks import folder_lock, try_claim
 from generator.presets import load_preset
-from generator.store import TMP_PREFIX, ModelTask, all_tasks, is_finished, sweep_partial
+from generator.store import TMP_PREFIX, ModelId, all_tasks, is_finished, sweep_partial
 
 from .conftest import ROOT, TINY_MASTER_SEED, TINY_PRESET, run_generator
 
@@ -68,7 +68,7 @@ def finish(process: subprocess.Popen) -> str:
     return stderr
 
 
-def scenario_models() -> list[ModelTask]:
+def scenario_models() -> list[ModelId]:
     return all_tasks(load_preset(TINY_PRESET), ["tabular"], ["tabular_inf"])
 
 
@@ -113,7 +113,7 @@ def test_a_run_killed_mid_model_leaves_that_model_to_the_run_still_alive(tmp_pat
 
 def test_the_sweep_leaves_the_folder_of_a_model_another_run_is_training(tmp_path):
     store = tmp_path / "store"
-    model = ModelTask("tabular", "tabular_inf", "train", 0)
+    model = ModelId("tabular", "tabular_inf", "train", 0)
     model.path(store).parent.mkdir(parents=True)
     in_progress = model.path(store).parent / f"{TMP_PREFIX}{model.name}-0a1b2c3d"
     in_progress.mkdir()
@@ -167,7 +167,7 @@ def test_an_export_in_progress_makes_a_retrain_wait_until_it_is_done(tmp_path):
 
 def test_status_shows_the_models_other_runs_are_training(tmp_path):
     store = tmp_path / "store"
-    model = ModelTask("tabular", "tabular_inf", "dev", 1)
+    model = ModelId("tabular", "tabular_inf", "dev", 1)
     with try_claim(model.path(store)):
         status = run_generator("status", "--preset", str(TINY_PRESET), "--store", str(store))
     assert f"1 being trained now (first: {model}, by pid {os.getpid()} on " in status.stdout

@@ -47,6 +47,7 @@ import torch
 from . import rmia
 from .baselines import ATTACKS, BASELINES
 from .errors import DataError, OptionError
+from .layout import MANIFEST_FILE, PHASES, SECRET_PHASES, SOLUTION_FILE
 from .loading import EVAL_BATCH, ModelRef, Scenario, Task, first_line, read_indices
 from .scales import squash
 from .submission import load_scorer
@@ -109,7 +110,7 @@ class ScenarioSignals:
 def compute_signals(
     task: Task,
     scenario: Scenario | str,
-    phases: Iterable[str] = ("train", "dev", "final"),
+    phases: Iterable[str] = PHASES,
     shadows: bool = True,
     device: str | torch.device | None = "auto",
     batch_size: int = EVAL_BATCH,
@@ -489,7 +490,7 @@ def run_attacks(
     task: Task,
     attacks: Sequence[str] = ("lira",),
     *,
-    phases: Iterable[str] = ("dev", "final"),
+    phases: Iterable[str] = SECRET_PHASES,
     scenarios: Iterable[str] | None = None,
     online: bool = False,
     variance: str = "auto",
@@ -560,12 +561,12 @@ def score_against_reference(
     solutions): the values must equal what score.py reports for the packed submission.
     """
     root = Path(reference)
-    phase = reference_phase(root / "manifest.json", task)
+    phase = reference_phase(root / MANIFEST_FILE, task)
     pairs = []
     for scenario in task.scenarios:
         names = list(scenario.models[phase])
         folder = root / task.id / scenario.id / phase
-        labels = np.concatenate([read_indices(folder / n / "solution.csv") for n in names])
+        labels = np.concatenate([read_indices(folder / n / SOLUTION_FILE) for n in names])
         values = np.concatenate([result.predictions[scenario.id][phase][n] for n in names])
         pairs.append((scenario, scorer.compute_metrics(labels, values, scenario.delta)))
     return flat_scores(pairs, scorer)

@@ -31,6 +31,7 @@ from typing import NoReturn, TextIO
 from . import __version__
 from .baselines import ATTACKS, BASELINES
 from .errors import MicokitError, OptionError, SubmissionInvalid
+from .layout import MANIFEST_FILE
 from .rmia import POPULATION
 
 EXIT_INVALID = 1
@@ -310,7 +311,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     _check_attack_options(args)
     device = pick_device(args.device)
     _outputs(args, ("--out", "--train-out", "--json"))
-    if args.reference and not (Path(args.reference) / "manifest.json").is_file():
+    if args.reference and not (Path(args.reference) / MANIFEST_FILE).is_file():
         raise OptionError(f"--reference {args.reference}: no manifest.json there")
     task = _open(args)
     scorer = _scorer(args, task)

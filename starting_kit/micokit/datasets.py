@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import DataError
+from .layout import FEATURES_FILE, LABELS_FILE, SENTENCES_FILE
 
 if TYPE_CHECKING:  # imported where tensors are made, so `--help` answers without torch
     import torch
@@ -102,12 +103,14 @@ class TaskDataset:
 def load_shipped(folder: Path) -> TaskDataset:
     """A dataset shipped inside a demo archive: ``features.npy``/``labels.npy`` or ``dataset.tsv``."""
     name = folder.name
-    if (folder / "dataset.tsv").is_file():
-        sentences, labels = read_sentence_tsv(folder / "dataset.tsv")
-        return TaskDataset(name, labels, sentences=sentences, source=folder / "dataset.tsv")
-    features, labels = folder / "features.npy", folder / "labels.npy"
+    if (folder / SENTENCES_FILE).is_file():
+        sentences, labels = read_sentence_tsv(folder / SENTENCES_FILE)
+        return TaskDataset(name, labels, sentences=sentences, source=folder / SENTENCES_FILE)
+    features, labels = folder / FEATURES_FILE, folder / LABELS_FILE
     if not features.is_file() or not labels.is_file():
-        raise DataError(f"{folder}: expected features.npy and labels.npy, or dataset.tsv")
+        raise DataError(
+            f"{folder}: expected {FEATURES_FILE} and {LABELS_FILE}, or {SENTENCES_FILE}"
+        )
     x, y = _read_npy(features), _read_npy(labels)
     if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
         raise DataError(f"{labels}: expected a 1-D integer array, found {y.dtype} {y.shape}")

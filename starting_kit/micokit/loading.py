@@ -35,13 +35,20 @@ import torch
 from .architectures import input_shape, num_classes
 from .datasets import KNOWN_KINDS, Points, TaskDataset, load_local, load_shipped
 from .errors import DataError, OptionError
+from .layout import (
+    CHALLENGE_FILE,
+    DATA_DIR,
+    MANIFEST_FILE,
+    METADATA_FILE,
+    NONCHALLENGE_FILE,
+    PUBLIC_FORMAT,
+    SOLUTION_FILE,
+    TRAINING_FILE,
+    WEIGHTS_DIR,
+    WEIGHTS_FILE,
+    parse_indices,
+)
 
-PUBLIC_FORMAT = "mico-public/1"
-PHASES = ("train", "dev", "final")
-CHALLENGE_FILE = "challenge_indices.csv"
-SOLUTION_FILE = "solution.csv"
-TRAINING_FILE = "training_indices.csv"
-NONCHALLENGE_FILE = "nonchallenge_training_indices.csv"
 EVAL_BATCH = 512
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 # The scorer's rule for names that become paths: no '/', no leading '.', so never '..'.
@@ -54,7 +61,7 @@ def read_indices(path: Path) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
-        return np.asarray([int(x) for x in path.read_text(encoding="ascii").split()], np.int64)
+        return parse_indices(path.read_text(encoding="ascii"))
     except (ValueError, UnicodeDecodeError):
         raise DataError(f"{path}: expected one integer per line") from None
 
@@ -372,7 +379,7 @@ class ModelRef:
 
     @cached_property
     def metadata(self) -> dict[str, Any]:
-        path = self.path / "metadata.json"
+        path = self.path / METADATA_FILE
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
@@ -403,7 +410,7 @@ class ModelRef:
             return self._load_roberta(device)
         from safetensors.torch import load_file
 
-        path = self.path / "model.safetensors"
+        path = self.path / WEIGHTS_FILE
         if not path.is_file():
             raise DataError(f"{path}: file not found")
         module = self.build_architecture()
@@ -425,7 +432,7 @@ class ModelRef:
             from transformers.utils import logging as hf_logging
         except ImportError:
             raise DataError("text tasks need transformers: pip install 'micokit[text]'") from None
-        folder = self.path / "model"
+        folder = self.path / WEIGHTS_DIR
         if not (folder / "config.json").is_file():
             raise DataError(f"{folder}: no config.json (expected a save_pretrained folder)")
         self._check_text_config(folder / "config.json")
@@ -487,7 +494,7 @@ class Task:
     ) -> None:
         self.root = Path(root)
         self.manifest = dict(manifest)
-        where = self.root / "manifest.json"
+        where = self.root / MANIFEST_FILE
         if not isinstance(self.manifest.get("scenarios"), list) or not self.manifest["scenarios"]:
             raise DataError(f"{where}: 'scenarios' must be a non-empty list")
         self.id = _plain(self.manifest.get("task", self.root.name), f"{where}: task")
@@ -506,7 +513,7 @@ class Task:
 
     @property
     def manifest_path(self) -> Path:
-        return self.root / "manifest.json"
+        return self.root / MANIFEST_FILE
 
     def __repr__(self) -> str:
         return f"Task({self.id!r}, scenarios={[s.id for s in self.scenarios]})"
@@ -578,7 +585,7 @@ class Task:
                     f"copy cannot be read (known kinds: {', '.join(KNOWN_KINDS)})"
                 )
             return load_local(kind, self._dataset_paths[name])
-        shipped = self.root / "data" / name
+        shipped = self.root / DATA_DIR / name
         if shipped.is_dir():
             return load_shipped(shipped)
         hint = f"--dataset {name}=PATH" if len(self.dataset_names) > 1 else "--dataset PATH"
@@ -633,7 +640,7 @@ def open_task(
     if not root.is_dir():
         raise DataError(f"{root}: no such directory")
     folder = _task_folder(root, task)
-    path = folder / "manifest.json"
+    path = folder / MANIFEST_FILE
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:
@@ -650,13 +657,13 @@ def _dataset_paths(paths: Mapping[str, str | Path] | None) -> dict[str, Path]:
 
 
 def _task_folder(root: Path, task: str | None) -> Path:
-    if (root / "manifest.json").is_file():
+    if (root / MANIFEST_FILE).is_file():
         return root
     if task is not None:
-        if (root / task / "manifest.json").is_file():
+        if (root / task / MANIFEST_FILE).is_file():
             return root / task
-        raise DataError(f"{root / task / 'manifest.json'}: not found; is {root} the data folder?")
-    found = sorted(p.parent.name for p in root.glob("*/manifest.json"))
+        raise DataError(f"{root / task / MANIFEST_FILE}: not found; is {root} the data folder?")
+    found = sorted(p.parent.name for p in root.glob(f"*/{MANIFEST_FILE}"))
     if len(found) == 1:
         return root / found[0]
     if not found:

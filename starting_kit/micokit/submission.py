@@ -28,12 +28,17 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError, MicokitError, ScorerNotFound, SubmissionInvalid
+from .layout import (
+    MANIFEST_FILE,
+    PREDICTION_FILE,
+    PREDICTION_SYNONYM,
+    SECRET_PHASES,
+    SOLUTION_FILE,
+    write_indices,
+    write_zip_entries,
+)
+from .layout import reference_manifest as layout_reference_manifest
 from .loading import Task
-
-PREDICTION_FILE = "prediction.csv"
-SUBMITTED_PHASES = ("dev", "final")
-REFERENCE_FORMAT = "mico-reference/1"
-FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 # scenario id -> phase -> model name -> scores in challenge order
 Predictions = Mapping[str, Mapping[str, Mapping[str, Any]]]
@@ -111,7 +116,7 @@ def _names(values: Iterable[str]) -> str:
 
 def _in_order(phases: Iterable[str]) -> list[str]:
     """Phases as a reader expects them: train, dev, final, then any other in its order."""
-    order = ("train", *SUBMITTED_PHASES)
+    order = ("train", *SECRET_PHASES)
     phases = list(dict.fromkeys(phases))
     return [p for p in order if p in phases] + [p for p in phases if p not in order]
 
@@ -202,7 +207,7 @@ def pack(
     task: Task,
     predictions: Predictions,
     out: str | Path,
-    phases: Iterable[str] = SUBMITTED_PHASES,
+    phases: Iterable[str] = SECRET_PHASES,
 ) -> Path:
     """Write a submission zip for ``phases`` (default dev and final) of every scenario.
 
@@ -232,12 +237,8 @@ def write_zip(target: Path, entries: Mapping[str, bytes]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".tmp-{target.name}-{secrets.token_hex(4)}"
     try:
-        with zipfile.ZipFile(tmp, "w") as archive:
-            for name in sorted(entries):
-                info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
-                info.external_attr = 0o644 << 16
-                info.create_system = 3
-                archive.writestr(info, entries[name], zipfile.ZIP_DEFLATED, 6)
+        with open(tmp, "wb") as handle:
+            write_zip_entries(handle, entries.items())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -251,7 +252,7 @@ def read_zip(path: str | Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
             parts = name.split("/")
-            if len(parts) >= 4 and parts[-1] in (PREDICTION_FILE, "predictions.csv"):
+            if len(parts) >= 4 and parts[-1] in (PREDICTION_FILE, PREDICTION_SYNONYM):
                 scenario, phase, model = parts[-4:-1]
                 text = archive.read(name).decode("ascii").replace(",", " ")
                 values = np.asarray([float(v) for v in text.split()], dtype=np.float64)
@@ -263,25 +264,21 @@ def read_zip(path: str | Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
 
 
 def reference_manifest(
-    task: Task, phases: Iterable[str] = SUBMITTED_PHASES, scored: str | None = None
+    task: Task, phases: Iterable[str] = SECRET_PHASES, scored: str | None = None
 ) -> dict[str, Any]:
     """A reference manifest built from the public one: every model of ``phases`` and its count."""
     phases = list(phases)
-    return {
-        "format": REFERENCE_FORMAT,
-        "task": task.id,
-        "phase": scored,
-        "scenarios": [
-            {
-                "id": s.id,
-                "label": s.label,
-                "epsilon": s.epsilon,
-                "delta": s.delta,
-                "models": {p: {name: 2 * s.m for name in s.models.get(p, ())} for p in phases},
-            }
-            for s in task.scenarios
-        ],
-    }
+    scenarios = [
+        {
+            "id": s.id,
+            "label": s.label,
+            "epsilon": s.epsilon,
+            "delta": s.delta,
+            "models": {p: {name: 2 * s.m for name in s.models.get(p, ())} for p in phases},
+        }
+        for s in task.scenarios
+    ]
+    return layout_reference_manifest(task.id, scored, scenarios)
 
 
 def write_train_reference(task: Task, out: str | Path) -> Path:
@@ -296,9 +293,9 @@ def write_train_reference(task: Task, out: str | Path) -> Path:
         for ref in task.models(scenario, "train"):
             folder = out / task.id / scenario.id / "train" / ref.name
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / "solution.csv").write_text("".join(f"{int(v)}\n" for v in ref.membership))
+            write_indices(folder / SOLUTION_FILE, ref.membership)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return out
 
 
@@ -313,7 +310,7 @@ def validate(submission: str | Path, task: Task, scorer: ModuleType | None = Non
     """
     scorer = scorer or load_scorer(data_root=task.root.parent)
     with tempfile.TemporaryDirectory(prefix="micokit-") as tmp:
-        manifest = Path(tmp) / "manifest.json"
+        manifest = Path(tmp) / MANIFEST_FILE
         manifest.write_text(json.dumps(reference_manifest(task)), encoding="utf-8")
         try:
             return list(scorer.validate_submission(str(submission), str(manifest)))
