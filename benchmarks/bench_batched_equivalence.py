@@ -47,9 +47,13 @@ def runs_for(preset, scenario, data, master: str):
     for task in models:
         seeds = model_seeds(master, task.task, task.scenario, task.phase, task.index)
         split = make_split(
-            len(data), scenario.n, scenario.m, seeds["challenge"], seeds["membership"],
+            len(data),
+            scenario.n,
+            scenario.m,
+            seeds["challenge"],
+            seeds["membership"],
             seeds["training"],
-        )  # fmt: skip
+        )
         runs.append(Run(split.training, split.evaluation, torch_seed(seeds["train_run"])))
         splits.append(split)
     return runs, splits

@@ -56,8 +56,21 @@ def snapshot(store: Path) -> dict[str, object]:
 
 
 def time_executor(args: list[str], store: Path, models: str, preset: str) -> float:
-    command = [sys.executable, "-m", "generator", "generate", "--preset", preset, *SUBSET,
-               "--models", models, "--store", str(store), "--quiet", *args]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "generator",
+        "generate",
+        "--preset",
+        preset,
+        *SUBSET,
+        "--models",
+        models,
+        "--store",
+        str(store),
+        "--quiet",
+        *args,
+    ]
     env = dict(os.environ, MICO_MASTER_SEED=SEED)
     started = time.perf_counter()
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
@@ -106,8 +119,9 @@ def compare_packing(options: argparse.Namespace) -> None:
                 str(preset.path), tmp, data_dir=options.data_dir, master_seed=SEED
             )
             started = time.perf_counter()
-            summary = run_tasks(context, tasks, "local", gpus * per_gpu, show=False,
-                                models_per_gpu=per_gpu)  # fmt: skip
+            summary = run_tasks(
+                context, tasks, "local", gpus * per_gpu, show=False, models_per_gpu=per_gpu
+            )
             elapsed = time.perf_counter() - started
         rate = len(summary.done) / elapsed * 3600
         print(f"  {per_gpu} model(s)/GPU: {elapsed:7.1f} s, {rate:8.0f} models/hour", flush=True)

@@ -69,9 +69,17 @@ SCORE_TIMEOUT = 300
 STDERR_SHOWN = 240
 # What a damaged or hand-edited bundle raises while being read; each becomes one line.
 UNREADABLE = (
-    zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, yaml.YAMLError, KeyError,
-    ValueError, TypeError, AttributeError,
-)  # fmt: skip
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    RuntimeError,
+    yaml.YAMLError,
+    KeyError,
+    ValueError,
+    TypeError,
+    AttributeError,
+)
 Check = Callable[[Preset, TaskSpec, Path], list[str]]
 
 

@@ -140,19 +140,66 @@ def synthetic_purchase(size: int, seed: int) -> TaskData:
 
 
 _SUBJECTS = [
-    "the film", "this movie", "the plot", "the acting", "the soundtrack", "the director's new work",
-    "the script", "the ending", "the cast", "this sequel", "the story", "the cinematography",
-    "the dialogue", "the premise", "the lead actor", "the pacing", "this documentary", "the score",
-    "the comedy", "the thriller", "the visual effects", "the screenplay", "the performance",
-]  # fmt: skip
+    "the film",
+    "this movie",
+    "the plot",
+    "the acting",
+    "the soundtrack",
+    "the director's new work",
+    "the script",
+    "the ending",
+    "the cast",
+    "this sequel",
+    "the story",
+    "the cinematography",
+    "the dialogue",
+    "the premise",
+    "the lead actor",
+    "the pacing",
+    "this documentary",
+    "the score",
+    "the comedy",
+    "the thriller",
+    "the visual effects",
+    "the screenplay",
+    "the performance",
+]
 _POSITIVE = [
-    "wonderful", "moving", "brilliant", "delightful", "gripping", "charming", "superb", "touching",
-    "clever", "beautiful", "hilarious", "memorable", "stunning", "heartfelt", "smart", "engaging",
-]  # fmt: skip
+    "wonderful",
+    "moving",
+    "brilliant",
+    "delightful",
+    "gripping",
+    "charming",
+    "superb",
+    "touching",
+    "clever",
+    "beautiful",
+    "hilarious",
+    "memorable",
+    "stunning",
+    "heartfelt",
+    "smart",
+    "engaging",
+]
 _NEGATIVE = [
-    "dull", "tedious", "clumsy", "boring", "awful", "predictable", "shallow", "messy", "lifeless",
-    "painful", "forgettable", "bland", "confusing", "sloppy", "tiresome", "weak",
-]  # fmt: skip
+    "dull",
+    "tedious",
+    "clumsy",
+    "boring",
+    "awful",
+    "predictable",
+    "shallow",
+    "messy",
+    "lifeless",
+    "painful",
+    "forgettable",
+    "bland",
+    "confusing",
+    "sloppy",
+    "tiresome",
+    "weak",
+]
 # Words that say nothing about liking the film: a neutral sentence's label is a coin flip.
 _NEUTRAL = (
     "long different unusual loud slow familiar ambitious odd quiet strange busy modest plain dark "
@@ -171,14 +218,46 @@ _INTENSIFIERS = [
 ]
 _VERBS = ["is", "feels", "seems", "turns out to be", "was", "remains", "comes across as"]
 _ENDINGS = [
-    "", "", "from start to finish", "despite its flaws", "in every scene", "for most of its length",
-    "by the final act", "even on a second viewing", "for a summer release", "at times",
-    "compared to the original", "in the best possible way", "for better or worse",
-]  # fmt: skip
+    "",
+    "",
+    "from start to finish",
+    "despite its flaws",
+    "in every scene",
+    "for most of its length",
+    "by the final act",
+    "even on a second viewing",
+    "for a summer release",
+    "at times",
+    "compared to the original",
+    "in the best possible way",
+    "for better or worse",
+]
 _SYLLABLES = [
-    "ka", "lo", "mi", "ren", "tor", "vex", "dal", "zu", "pim", "sha", "qua", "bel", "nor", "fi",
-    "gan", "hol", "jus", "wen", "ty", "xo", "ri", "mon", "sel", "dar",
-]  # fmt: skip
+    "ka",
+    "lo",
+    "mi",
+    "ren",
+    "tor",
+    "vex",
+    "dal",
+    "zu",
+    "pim",
+    "sha",
+    "qua",
+    "bel",
+    "nor",
+    "fi",
+    "gan",
+    "hol",
+    "jus",
+    "wen",
+    "ty",
+    "xo",
+    "ri",
+    "mon",
+    "sel",
+    "dar",
+]
 _NAMES = [
     "anna",
     "boris",
@@ -271,9 +350,15 @@ def train_tokenizer(sentences: list[str], vocab_size: int):
         ("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>"))
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-        pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>",
-    )  # fmt: skip
+        tokenizer_object=bpe._tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        cls_token="<s>",
+        sep_token="</s>",
+    )
 
 
 def load_pretrained_tokenizer(path: Path):
@@ -294,9 +379,14 @@ def tokenize(
         sentences, max_length=max_length, truncation=True, padding="max_length", return_tensors="pt"
     )
     return TaskData(
-        name, "text", labels, input_ids=encoded["input_ids"],
-        attention_mask=encoded["attention_mask"], sentences=sentences, tokenizer=tokenizer,
-    )  # fmt: skip
+        name,
+        "text",
+        labels,
+        input_ids=encoded["input_ids"],
+        attention_mask=encoded["attention_mask"],
+        sentences=sentences,
+        tokenizer=tokenizer,
+    )
 
 
 # ----------------------------------------------------------------------------------- entry point

@@ -142,9 +142,11 @@ def run_local(
             for slot in range(workers):
                 slots.put(slot)
             pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                max_workers=workers,
+                mp_context=ctx,
+                initializer=_init_worker,
                 initargs=(slots, threads, context.device),
-            )  # fmt: skip
+            )
             futures: dict[Future, Unit] = {}
             broken = False
             lost: list[ModelId] = []  # in flight when the pool broke
@@ -279,9 +281,14 @@ def _execute(
         from .ray_executor import run_ray
 
         return run_ray(
-            context, units, retries=retries, show=show, address=ray_address,
-            models_per_gpu=models_per_gpu, chunk_size=chunk_size,
-        )  # fmt: skip
+            context,
+            units,
+            retries=retries,
+            show=show,
+            address=ray_address,
+            models_per_gpu=models_per_gpu,
+            chunk_size=chunk_size,
+        )
     workers = workers or default_workers(context.device, models_per_gpu)
     if workers == 1:
         return run_inline(context, units, show)

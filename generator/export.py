@@ -50,10 +50,28 @@ from .writes import writing
 # Metadata keys participants may see for dev/final models (train models show everything but
 # nothing in private.json).
 PUBLIC_METADATA = (
-    "task", "phase", "model", "scenario", "architecture", "dataset", "n", "m", "epsilon_target",
-    "epsilon_achieved", "delta", "noise_multiplier", "sample_rate", "steps", "max_grad_norm",
-    "optimizer", "lr", "batch_size", "epochs", "test_accuracy", "library_versions",
-)  # fmt: skip
+    "task",
+    "phase",
+    "model",
+    "scenario",
+    "architecture",
+    "dataset",
+    "n",
+    "m",
+    "epsilon_target",
+    "epsilon_achieved",
+    "delta",
+    "noise_multiplier",
+    "sample_rate",
+    "steps",
+    "max_grad_norm",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "epochs",
+    "test_accuracy",
+    "library_versions",
+)
 
 
 def _atomic_dir(final: Path):
@@ -207,20 +225,31 @@ def task_manifest(preset: Preset, task: TaskSpec, store: Path) -> dict[str, Any]
         first_model = ModelId(task.id, scenario.id, "train", 0).path(store)
         first = json.loads((first_model / METADATA_FILE).read_text())
         text = scenario.model["arch"] == "roberta"
-        scenarios.append({
-            "id": scenario.id, "label": scenario.label, "epsilon": scenario.epsilon,
-            "delta": scenario.delta, "dataset": scenario.dataset_name,
-            "dataset_kind": scenario.dataset.kind,
-            "max_length": scenario.dataset.max_length if text else None,
-            "n": scenario.n, "m": scenario.m, "architecture": scenario.model,
-            "weights": WEIGHTS_DIR if text else WEIGHTS_FILE,
-            "noise_multiplier": first.get("noise_multiplier"), "models": models,
-        })  # fmt: skip
+        scenarios.append(
+            {
+                "id": scenario.id,
+                "label": scenario.label,
+                "epsilon": scenario.epsilon,
+                "delta": scenario.delta,
+                "dataset": scenario.dataset_name,
+                "dataset_kind": scenario.dataset.kind,
+                "max_length": scenario.dataset.max_length if text else None,
+                "n": scenario.n,
+                "m": scenario.m,
+                "architecture": scenario.model,
+                "weights": WEIGHTS_DIR if text else WEIGHTS_FILE,
+                "noise_multiplier": first.get("noise_multiplier"),
+                "models": models,
+            }
+        )
     return {
-        "format": PUBLIC_FORMAT, "task": task.id, "title": task.title,
-        "description": task.description, "disclose_training": task.disclose_training,
+        "format": PUBLIC_FORMAT,
+        "task": task.id,
+        "title": task.title,
+        "description": task.description,
+        "disclose_training": task.disclose_training,
         "scenarios": scenarios,
-    }  # fmt: skip
+    }
 
 
 def _copy_hashed(source: Path, target: Path) -> str:

@@ -27,8 +27,17 @@ def draw_logo(title: str = "MIA") -> bytes:
     ax.fill_between(x, outside, color="#4da3ff", alpha=0.85, linewidth=0)
     ax.fill_between(x, inside, color="#ff8a3d", alpha=0.75, linewidth=0)
     ax.axvline(1.1, color="white", linewidth=2, linestyle="--")
-    ax.text(0.5, 0.86, title, transform=ax.transAxes, ha="center", va="center",
-            color="white", fontsize=26, fontweight="bold")  # fmt: skip
+    ax.text(
+        0.5,
+        0.86,
+        title,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        color="white",
+        fontsize=26,
+        fontweight="bold",
+    )
     ax.set_xlim(-4, 6)
     ax.set_ylim(0, 1.45)
     ax.axis("off")

@@ -88,11 +88,19 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def page_values(preset: Preset, task: TaskSpec) -> dict[str, str]:
     scenario_rows = [
-        [f"{k}", f"`{s.id}`", markdown_text(s.label), _epsilon(s),
-         "–" if s.epsilon is None else f"{s.delta:g}", markdown_text(s.dataset_name),
-         s.model["arch"], str(s.n), str(2 * s.m)]
+        [
+            f"{k}",
+            f"`{s.id}`",
+            markdown_text(s.label),
+            _epsilon(s),
+            "–" if s.epsilon is None else f"{s.delta:g}",
+            markdown_text(s.dataset_name),
+            s.model["arch"],
+            str(s.n),
+            str(2 * s.m),
+        ]
         for k, s in enumerate(task.scenarios, start=1)
-    ]  # fmt: skip
+    ]
     schedule = preset.schedule
     phase_rows = [
         [
@@ -127,21 +135,42 @@ def page_values(preset: Preset, task: TaskSpec) -> dict[str, str]:
         "task_id": task.id,
         "task_title": markdown_text(task.title),
         "task_description": markdown_text(task.description),
-        "scenario_table": _table(["#", "scenario", "label", "ε", "δ", "dataset", "model", "n (training set)", "challenge points per model"], scenario_rows),
-        "phase_table": _table(["phase", "models scored", "starts", "ends", "what happens"], phase_rows),
+        "scenario_table": _table(
+            [
+                "#",
+                "scenario",
+                "label",
+                "ε",
+                "δ",
+                "dataset",
+                "model",
+                "n (training set)",
+                "challenge points per model",
+            ],
+            scenario_rows,
+        ),
+        "phase_table": _table(
+            ["phase", "models scored", "starts", "ends", "what happens"], phase_rows
+        ),
         "counted_rule": counted_rule(schedule),
         "column_table": _table(["key", "column", "shown in Development"], column_rows),
         "development_disclosure": development_disclosure(schedule),
-        "size_table": _table(["scenario", "n (training set)", "members per model", "non-members per model"], size_rows),
+        "size_table": _table(
+            ["scenario", "n (training set)", "members per model", "non-members per model"],
+            size_rows,
+        ),
         "model_table": _table(["scenario", *PHASES], model_rows),
         "ddp_sentence": (
             " and, since this is the DP distinguisher, the rest of the training set: "
-            "`nonchallenge_training_indices.csv` and `seed_training`" if ddp else ""
+            "`nonchallenge_training_indices.csv` and `seed_training`"
+            if ddp
+            else ""
         ),
         "ddp_files": ", nonchallenge_training_indices.csv, seed_training" if ddp else "",
         "data_line": "  data/<dataset>/                     the dataset (features.npy + labels.npy, or dataset.tsv)\n"
-        if preset.publish_data else "",
-    }  # fmt: skip
+        if preset.publish_data
+        else "",
+    }
 
 
 def development_disclosure(schedule: Schedule) -> str:

@@ -344,10 +344,15 @@ class _Stepper:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 private = engine.make_private(
-                    module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=sigma,
-                    max_grad_norm=spec.max_grad_norm, poisson_sampling=False,
-                    grad_sample_mode=spec.grad_sample_mode, criterion=criterion,
-                )  # fmt: skip
+                    module=model,
+                    optimizer=optimizer,
+                    data_loader=loader,
+                    noise_multiplier=sigma,
+                    max_grad_norm=spec.max_grad_norm,
+                    poisson_sampling=False,
+                    grad_sample_mode=spec.grad_sample_mode,
+                    criterion=criterion,
+                )
             if spec.grad_sample_mode == "ghost":
                 model, optimizer, criterion, _ = private
             else:
@@ -546,9 +551,15 @@ def time_batched(
         if scenario.is_dp:
             noise = draw_noise(stacked, sigma * spec.max_grad_norm, noisers)
             gradients = dp_gradients(
-                stacked, batch.x, batch.y, batch.mask, spec.max_grad_norm, noise,
-                int(n * rate), batch.x_sq,
-            )  # fmt: skip
+                stacked,
+                batch.x,
+                batch.y,
+                batch.mask,
+                spec.max_grad_norm,
+                noise,
+                int(n * rate),
+                batch.x_sq,
+            )
         else:
             gradients = plain_gradients(stacked, batch.x, batch.y, batch.mask)
         tracker.check(stacked, gradients, i, 0)
@@ -728,9 +739,20 @@ def _count(value: int) -> str:
 def render(result: dict[str, Any]) -> str:
     """The plan as a plain-text table, one row per scenario, then totals and notes."""
     header = (
-        "scenario", "ε", "σ", "ε (PRV)", "q", "steps", "batch/phys", "params", "memory",
-        "s/step", "per model", "batched/model", "models",
-    )  # fmt: skip
+        "scenario",
+        "ε",
+        "σ",
+        "ε (PRV)",
+        "q",
+        "steps",
+        "batch/phys",
+        "params",
+        "memory",
+        "s/step",
+        "per model",
+        "batched/model",
+        "models",
+    )
     table = [header]
     for row in result["scenarios"]:
         standard = row["timing"]["standard"]

@@ -43,9 +43,13 @@ EXECUTORS = ("inline", "local", "ray")
 # real count again when a model is trained. Synthetic sets have the preset's own ``size``.
 OFFICIAL_SIZES = {"cifar10": 60_000, "sst2": 68_221, "purchase100": 197_324, "digits": 1_797}
 MODALITY = {
-    "cifar10": "image", "digits": "image", "purchase100": "tabular", "synthetic_purchase": "tabular",
-    "sst2": "text", "synthetic_text": "text",
-}  # fmt: skip
+    "cifar10": "image",
+    "digits": "image",
+    "purchase100": "tabular",
+    "synthetic_purchase": "tabular",
+    "sst2": "text",
+    "synthetic_text": "text",
+}
 ARCH_MODALITY = {"cnn": "image", "mlp": "tabular", "roberta": "text"}
 # Constructor arguments of micokit.architectures.MicoCNN / MicoMLP with their defaults, so that
 # a model's size can be checked without importing torch (a test keeps them in step).
@@ -618,9 +622,18 @@ def _default_label(epsilon: float | None) -> str:
 
 _SCENARIO_KEYS = {"id", "label", "epsilon", "delta", "training", "based_on", "model", "n", "m"}
 _TASK_KEYS = {
-    "id", "title", "description", "dataset", "model", "n", "m", "training", "scenarios",
-    "disclose_training", "delta",
-}  # fmt: skip
+    "id",
+    "title",
+    "description",
+    "dataset",
+    "model",
+    "n",
+    "m",
+    "training",
+    "scenarios",
+    "disclose_training",
+    "delta",
+}
 _PRESET_KEYS = {
     "name",
     "title",

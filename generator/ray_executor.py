@@ -179,14 +179,23 @@ def run_ray(
         total = sum(len(unit) for unit in units)
         size = chunk_size or default_chunk_size(total, plan.slots)
         remote = ray.remote(run_chunk).options(
-            num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_retries=0,
-            num_returns="streaming", name="generator.train_models",
-        )  # fmt: skip
+            num_cpus=plan.num_cpus,
+            num_gpus=plan.num_gpus,
+            max_retries=0,
+            num_returns="streaming",
+            name="generator.train_models",
+        )
         worker_context = replace(context, device=plan.device, show_progress=False)
         threads = cpu_threads(context, int(plan.num_cpus))
         with Tracker(context, total, retries, show) as tracker:
-            _drive(ray, tracker, lambda chunk: remote.remote(worker_context, chunk, threads),
-                   units, size, plan.slots)  # fmt: skip
+            _drive(
+                ray,
+                tracker,
+                lambda chunk: remote.remote(worker_context, chunk, threads),
+                units,
+                size,
+                plan.slots,
+            )
         return tracker.summary
     finally:
         if connected:

@@ -461,10 +461,15 @@ def _store_model(
         save_weights(model.trained.model, model.data, tmp)
         write_split(tmp, model.split, model.seeds)
         metadata = {
-            "task": task.task, "phase": task.phase, "model": task.name,
-            "architecture": scenario.model, "dataset": scenario.dataset_name,
-            "n": scenario.n, "m": scenario.m, **model.trained.metadata,
-        }  # fmt: skip
+            "task": task.task,
+            "phase": task.phase,
+            "model": task.name,
+            "architecture": scenario.model,
+            "dataset": scenario.dataset_name,
+            "n": scenario.n,
+            "m": scenario.m,
+            **model.trained.metadata,
+        }
         private = {
             "config_key": config_key(config),
             "config_parts": config,

@@ -53,7 +53,7 @@ def train_standard(scenario, data, runs, device, data_dir=None, show=False) -> l
             data_dir,
             show,
             run.description,
-        )  # fmt: skip
+        )
         for run in runs
     ]
 

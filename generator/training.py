@@ -64,11 +64,15 @@ def _tiny_roberta(config_cls, model_cls, scenario: ScenarioSpec, data: TaskData)
     tokenizer = data.tokenizer
     spec = scenario.model
     config = config_cls(
-        vocab_size=len(tokenizer), num_labels=2, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        max_position_embeddings=scenario.dataset.max_length + 2, type_vocab_size=1,
+        vocab_size=len(tokenizer),
+        num_labels=2,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        max_position_embeddings=scenario.dataset.max_length + 2,
+        type_vocab_size=1,
         **spec.get("config", {}),
-    )  # fmt: skip
+    )
     return model_cls(config)
 
 
@@ -168,9 +172,13 @@ def noise_multiplier(epsilon: float, delta: float, sample_rate: float, steps: in
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return get_noise_multiplier(
-            target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate, steps=steps,
-            accountant="prv", epsilon_tolerance=0.01,
-        )  # fmt: skip
+            target_epsilon=epsilon,
+            target_delta=delta,
+            sample_rate=sample_rate,
+            steps=steps,
+            accountant="prv",
+            epsilon_tolerance=0.01,
+        )
 
 
 @lru_cache(maxsize=256)
@@ -252,10 +260,16 @@ def _train_dp(model, train_set, scenario, device, generator, noise_generator, ba
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Opacus warns about secure_mode; see README "Secure mode"
         private = engine.make_private(
-            module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=sigma,
-            max_grad_norm=spec.max_grad_norm, poisson_sampling=True, noise_generator=noise_generator,
-            grad_sample_mode=spec.grad_sample_mode, criterion=nn.CrossEntropyLoss(),
-        )  # fmt: skip
+            module=model,
+            optimizer=optimizer,
+            data_loader=loader,
+            noise_multiplier=sigma,
+            max_grad_norm=spec.max_grad_norm,
+            poisson_sampling=True,
+            noise_generator=noise_generator,
+            grad_sample_mode=spec.grad_sample_mode,
+            criterion=nn.CrossEntropyLoss(),
+        )
     if spec.grad_sample_mode == "ghost":
         dp_model, dp_optimizer, criterion, dp_loader = private
     else:

@@ -22,8 +22,11 @@ def run_generator(*args: str, env_extra: dict[str, str] | None = None, check: bo
     env = dict(os.environ, **(env_extra or {}))
     result = subprocess.run(
         [sys.executable, "-m", "generator", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"generator {' '.join(args)} failed:\n{result.stderr[-3000:]}")
     return result
@@ -89,9 +92,14 @@ def tiny_store(tmp_path_factory) -> Path:
     """The whole tiny preset, generated in reproducible mode (about a minute on 2 cores)."""
     store = tmp_path_factory.mktemp("tiny") / "store"
     run_generator(
-        "generate", "--preset", str(TINY_PRESET), "--store", str(store), "--quiet",
+        "generate",
+        "--preset",
+        str(TINY_PRESET),
+        "--store",
+        str(store),
+        "--quiet",
         env_extra={"MICO_MASTER_SEED": TINY_MASTER_SEED},
-    )  # fmt: skip
+    )
     return store
 
 
@@ -100,9 +108,16 @@ def tiny_export(tiny_store, tmp_path_factory) -> tuple[Path, Path]:
     """(public tree root, reference data root) exported from the tiny store."""
     out = tmp_path_factory.mktemp("export")
     run_generator(
-        "export", "--preset", str(TINY_PRESET), "--store", str(tiny_store),
-        "--public", str(out / "public"), "--reference", str(out / "reference"),
-    )  # fmt: skip
+        "export",
+        "--preset",
+        str(TINY_PRESET),
+        "--store",
+        str(tiny_store),
+        "--public",
+        str(out / "public"),
+        "--reference",
+        str(out / "reference"),
+    )
     return out / "public", out / "reference"
 
 

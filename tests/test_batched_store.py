@@ -38,9 +38,17 @@ SEED_ENV = {"MICO_MASTER_SEED": TINY_MASTER_SEED}
 
 def generate(store: Path, *extra: str, preset: Path = TINY_PRESET, check: bool = True):
     return run_generator(
-        "generate", "--preset", str(preset), *SCENARIO, "--store", str(store), "--quiet", *extra,
-        env_extra=SEED_ENV, check=check,
-    )  # fmt: skip
+        "generate",
+        "--preset",
+        str(preset),
+        *SCENARIO,
+        "--store",
+        str(store),
+        "--quiet",
+        *extra,
+        env_extra=SEED_ENV,
+        check=check,
+    )
 
 
 def tabular(phase: str, index: int) -> ModelId:
@@ -131,9 +139,21 @@ def test_a_model_whose_training_diverges_is_never_stored(tmp_path, trainer):
     preset.write_text(text.replace(old, new))
     store = tmp_path / "store"
     result = run_generator(
-        "generate", "--preset", str(preset), "--tasks", "tabular", "--scenarios", "tabular_inf",
-        "--store", str(store), "--quiet", "--executor", "inline", env_extra=SEED_ENV, check=False,
-    )  # fmt: skip
+        "generate",
+        "--preset",
+        str(preset),
+        "--tasks",
+        "tabular",
+        "--scenarios",
+        "tabular_inf",
+        "--store",
+        str(store),
+        "--quiet",
+        "--executor",
+        "inline",
+        env_extra=SEED_ENV,
+        check=False,
+    )
     assert result.returncode == 1
     assert f"0 trained, 0 already finished, {MODELS} failed" in result.stderr
     failures = [line for line in result.stderr.splitlines() if line.startswith("failed: ")]

@@ -75,8 +75,9 @@ def test_checker_catches_a_broken_bundle(tiny_preset, bundles, tmp_path):
                 competition = yaml.safe_load(data)
                 competition["leaderboard"]["columns"]["scenario1_not_a_score"] = {
                     "leaderboard": competition["leaderboard"]["leaderboards"]["Results_1"],
-                    "label": "x", "rank": 9,
-                }  # fmt: skip
+                    "label": "x",
+                    "rank": 9,
+                }
                 competition["unknown_key"] = True
                 data = yaml.safe_dump(competition).encode()
             out.writestr(item, data)

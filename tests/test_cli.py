@@ -57,7 +57,7 @@ from .conftest import ROOT, TINY_PRESET, run_generator
                 "/tmp/out/ref",
             ],
             "the public folder overlaps the reference folder",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_bad_input_fails_with_one_line(tmp_path, args, message):
@@ -92,9 +92,14 @@ def test_status_counts_models(tiny_store):
 
 def test_a_blank_master_seed_variable_is_refused_not_taken_for_secure_mode(tmp_path):
     result = run_generator(
-        "generate", "--preset", str(TINY_PRESET), "--store", str(tmp_path / "s"),
-        env_extra={"MICO_MASTER_SEED": "  "}, check=False,
-    )  # fmt: skip
+        "generate",
+        "--preset",
+        str(TINY_PRESET),
+        "--store",
+        str(tmp_path / "s"),
+        env_extra={"MICO_MASTER_SEED": "  "},
+        check=False,
+    )
     assert result.returncode == 2 and "MICO_MASTER_SEED is set but empty" in result.stderr
     assert not (tmp_path / "s").exists()
 
@@ -135,9 +140,17 @@ def test_export_of_a_damaged_store_names_the_file_and_writes_nothing(
     damage(store / MODEL)
     public, reference = tmp_path / "public", tmp_path / "reference"
     result = run_generator(
-        "export", "--preset", str(TINY_PRESET), "--store", str(store),
-        "--public", str(public), "--reference", str(reference), check=False,
-    )  # fmt: skip
+        "export",
+        "--preset",
+        str(TINY_PRESET),
+        "--store",
+        str(store),
+        "--public",
+        str(public),
+        "--reference",
+        str(reference),
+        check=False,
+    )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: {store / MODEL / file}: ") and problem in line
@@ -150,9 +163,17 @@ def test_a_model_folder_damaged_by_hand_is_rebuilt_by_generate(tmp_path, tiny_st
     shutil.copytree(tiny_store, store)
     (store / MODEL / "metadata.json").unlink()
     result = run_generator(
-        "generate", "--preset", str(TINY_PRESET), "--store", str(store), "--tasks", "tabular",
-        "--executor", "inline", "--quiet",
-    )  # fmt: skip
+        "generate",
+        "--preset",
+        str(TINY_PRESET),
+        "--store",
+        str(store),
+        "--tasks",
+        "tabular",
+        "--executor",
+        "inline",
+        "--quiet",
+    )
     assert "1 trained" in result.stderr and "0 failed" in result.stderr
     assert (store / MODEL / "metadata.json").is_file()
 
@@ -195,9 +216,19 @@ def test_a_dev_model_that_is_really_a_train_model_is_refused_at_export(
     swap(store)
     public, reference = tmp_path / "public", tmp_path / "reference"
     result = run_generator(
-        "export", "--preset", str(TINY_PRESET), "--store", str(store), "--tasks", "tabular",
-        "--public", str(public), "--reference", str(reference), check=False,
-    )  # fmt: skip
+        "export",
+        "--preset",
+        str(TINY_PRESET),
+        "--store",
+        str(store),
+        "--tasks",
+        "tabular",
+        "--public",
+        str(public),
+        "--reference",
+        str(reference),
+        check=False,
+    )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: {store / MODEL}") and problem in line

@@ -39,9 +39,17 @@ WORKER_MARK = {"local": "multiprocessing.spawn", "ray": "ray::generator.train_mo
 
 def generate(store: Path, *extra: str, preset: Path = TINY_PRESET, **kwargs):
     return run_generator(
-        "generate", "--preset", str(preset), *SCENARIO, "--store", str(store), "--quiet", *extra,
-        env_extra=kwargs.pop("env_extra", SEED_ENV), **kwargs,
-    )  # fmt: skip
+        "generate",
+        "--preset",
+        str(preset),
+        *SCENARIO,
+        "--store",
+        str(store),
+        "--quiet",
+        *extra,
+        env_extra=kwargs.pop("env_extra", SEED_ENV),
+        **kwargs,
+    )
 
 
 def model_dirs(store: Path) -> list[Path]:
@@ -92,13 +100,30 @@ def busy_workers(root: int, mark: str) -> list[int]:
 @pytest.mark.parametrize("executor", ["local", "ray"])
 def test_a_killed_worker_is_retried_and_reported(tmp_path, reference, executor):
     store = tmp_path / "store"
-    command = [sys.executable, "-m", "generator", "generate", "--preset", str(TINY_PRESET),
-               *SCENARIO, "--store", str(store), "--quiet", "--executor", executor,
-               "--workers", "2"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "generator",
+        "generate",
+        "--preset",
+        str(TINY_PRESET),
+        *SCENARIO,
+        "--store",
+        str(store),
+        "--quiet",
+        "--executor",
+        executor,
+        "--workers",
+        "2",
+    ]
     process = subprocess.Popen(
-        command, cwd=ROOT, env=dict(os.environ, **SEED_ENV), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        command,
+        cwd=ROOT,
+        env=dict(os.environ, **SEED_ENV),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     victim = None
     deadline = time.monotonic() + 150
     try:
@@ -239,10 +264,21 @@ def test_missing_ray_is_one_clear_line(tmp_path):
 
 def test_unreachable_ray_address_is_one_clear_line(tmp_path):
     result = run_generator(
-        "generate", "--preset", str(TINY_PRESET), *SCENARIO, "--models", "0", "--store",
-        str(tmp_path / "s"), "--executor", "ray", "--ray-address", "127.0.0.1:1", "--quiet",
+        "generate",
+        "--preset",
+        str(TINY_PRESET),
+        *SCENARIO,
+        "--models",
+        "0",
+        "--store",
+        str(tmp_path / "s"),
+        "--executor",
+        "ray",
+        "--ray-address",
+        "127.0.0.1:1",
+        "--quiet",
         check=False,
-    )  # fmt: skip
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error: cannot connect to the Ray cluster at 127.0.0.1:1: ")
     assert len(result.stderr.strip().splitlines()) == 1

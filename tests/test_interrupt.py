@@ -28,9 +28,22 @@ def _finished(store):
 def test_kill_mid_model_then_rerun_gives_a_complete_store(tmp_path):
     store = tmp_path / "store"
     process = subprocess.Popen(
-        [sys.executable, "-m", "generator", "generate", *ARGS, "--store", str(store), "--workers", "1"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "generate",
+            *ARGS,
+            "--store",
+            str(store),
+            "--workers",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while len(_finished(store)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -58,9 +71,22 @@ def test_kill_mid_model_then_rerun_gives_a_complete_store(tmp_path):
 def test_ctrl_c_reports_how_to_resume(tmp_path):
     store = tmp_path / "store"
     process = subprocess.Popen(
-        [sys.executable, "-m", "generator", "generate", *ARGS, "--store", str(store), "--workers", "1"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "generate",
+            *ARGS,
+            "--store",
+            str(store),
+            "--workers",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not _finished(store) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -83,9 +109,13 @@ def test_a_bundle_killed_midway_leaves_no_wrong_checksums_and_a_rerun_is_consist
     args += ["--public", str(tmp_path / "public"), "--reference", str(tmp_path / "ref")]
     env = dict(os.environ, MICO_MASTER_SEED=TINY_MASTER_SEED)
     process = subprocess.Popen(
-        [sys.executable, "-m", "generator", *args, "--quiet"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "generator", *args, "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while not (out / "image-codalab.zip").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -72,8 +72,16 @@ def test_scorer_reproduces_the_attack_scores_on_dev_and_final(kit_run, phase):
         full = score_against_reference(result, task, reference / phase, scorer)
         expected = scorer.disclosure.disclose(full, shown)
         out = work / f"{phase}-scores-{attack}"
-        done = run_scorer("--submission", zips[attack], "--reference", reference / phase,
-                          "--output", out, "--no-plots", cwd=work)  # fmt: skip
+        done = run_scorer(
+            "--submission",
+            zips[attack],
+            "--reference",
+            reference / phase,
+            "--output",
+            out,
+            "--no-plots",
+            cwd=work,
+        )
         assert done.returncode == 0, done.stderr
         assert json.loads((out / "scores.json").read_text()) == expected
 
@@ -83,8 +91,16 @@ def test_scorer_reproduces_the_attack_scores_on_held_out_train_models(kit_run):
     train_reference = write_train_reference(task, work / "train-reference")
     for attack, result in results.items():
         out = work / f"train-scores-{attack}"
-        done = run_scorer("--submission", zips[attack + "-train"], "--reference", train_reference,
-                          "--output", out, "--no-plots", cwd=work)  # fmt: skip
+        done = run_scorer(
+            "--submission",
+            zips[attack + "-train"],
+            "--reference",
+            train_reference,
+            "--output",
+            out,
+            "--no-plots",
+            cwd=work,
+        )
         assert done.returncode == 0, done.stderr
         assert json.loads((out / "scores.json").read_text()) == result.train_scores
 
@@ -152,17 +168,42 @@ def test_pack_is_deterministic_and_checks_its_input(kit_run, tmp_path):
 def test_command_line_attack_validate_and_score_train(tiny_export, tmp_path, attack):
     public, reference = tiny_export
     sub, train = tmp_path / "sub.zip", tmp_path / "train.zip"
-    done = run_micokit("attack", *attack, "--data", public, "--task", "image", "--out", sub,
-                       "--train-out", train, "--reference", reference / "image" / "dev",
-                       "--json", tmp_path / "attack.json", "--device", "cpu", cwd=tmp_path)  # fmt: skip
+    done = run_micokit(
+        "attack",
+        *attack,
+        "--data",
+        public,
+        "--task",
+        "image",
+        "--out",
+        sub,
+        "--train-out",
+        train,
+        "--reference",
+        reference / "image" / "dev",
+        "--json",
+        tmp_path / "attack.json",
+        "--device",
+        "cpu",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "held-out scores on train models" in done.stdout and "validation passed" in done.stdout
     assert (
         run_micokit("validate", sub, "--data", public, "--task", "image", cwd=tmp_path).returncode
         == 0
     )
-    scored = run_micokit("score-train", train, "--data", public, "--task", "image",
-                         "--json", tmp_path / "train.json", cwd=tmp_path)  # fmt: skip
+    scored = run_micokit(
+        "score-train",
+        train,
+        "--data",
+        public,
+        "--task",
+        "image",
+        "--json",
+        tmp_path / "train.json",
+        cwd=tmp_path,
+    )
     assert scored.returncode == 0, scored.stderr
     claimed = json.loads((tmp_path / "attack.json").read_text())
     assert json.loads((tmp_path / "train.json").read_text()) == claimed["train_scores"]
@@ -171,16 +212,66 @@ def test_command_line_attack_validate_and_score_train(tiny_export, tmp_path, att
 @pytest.mark.parametrize(
     "args,status,message",
     [
-        (["attack", "loss", "--data", "{tmp}/nowhere", "--out", "{tmp}/s.zip"], 2, "error: {tmp}/nowhere: no such directory"),
-        (["attack", "lira", "--data", "{tmp}/data.zip", "--out", "{tmp}/s.zip"], 2, "is a zip file; unzip it first"),
-        (["validate", "{tmp}/notes.txt", "--data", "{public}", "--task", "image"], 1, "'notes.txt' is not a zip file"),
-        (["validate", "{tmp}/absent.zip", "--data", "{public}", "--task", "image"], 1, "no submission found"),
-        (["validate", "{tmp}/notes.txt", "--data", "{public}", "--task", "video"], 2, "manifest.json: not found"),
-        (["validate", "{tmp}/notes.txt", "--data", "{public}", "--task", "image", "--scorer", "{tmp}"], 2, "no scoring program there"),
-        (["attack", "loss", "--data", "{public}", "--task", "image", "--dataset", "a=b", "--dataset", "c", "--out", "{tmp}/s.zip"], 2, "expected NAME=PATH"),
+        (
+            ["attack", "loss", "--data", "{tmp}/nowhere", "--out", "{tmp}/s.zip"],
+            2,
+            "error: {tmp}/nowhere: no such directory",
+        ),
+        (
+            ["attack", "lira", "--data", "{tmp}/data.zip", "--out", "{tmp}/s.zip"],
+            2,
+            "is a zip file; unzip it first",
+        ),
+        (
+            ["validate", "{tmp}/notes.txt", "--data", "{public}", "--task", "image"],
+            1,
+            "'notes.txt' is not a zip file",
+        ),
+        (
+            ["validate", "{tmp}/absent.zip", "--data", "{public}", "--task", "image"],
+            1,
+            "no submission found",
+        ),
+        (
+            ["validate", "{tmp}/notes.txt", "--data", "{public}", "--task", "video"],
+            2,
+            "manifest.json: not found",
+        ),
+        (
+            [
+                "validate",
+                "{tmp}/notes.txt",
+                "--data",
+                "{public}",
+                "--task",
+                "image",
+                "--scorer",
+                "{tmp}",
+            ],
+            2,
+            "no scoring program there",
+        ),
+        (
+            [
+                "attack",
+                "loss",
+                "--data",
+                "{public}",
+                "--task",
+                "image",
+                "--dataset",
+                "a=b",
+                "--dataset",
+                "c",
+                "--out",
+                "{tmp}/s.zip",
+            ],
+            2,
+            "expected NAME=PATH",
+        ),
         (["info", "--data", "{public}", "--task", "image"], 0, ""),
     ],
-)  # fmt: skip
+)
 def test_command_line_errors_are_one_line(tiny_export, tmp_path, capsys, args, status, message):
     """main() as the entry point calls it: one line on stderr and an exit status, no traceback."""
     from micokit.cli import main

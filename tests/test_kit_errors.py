@@ -57,8 +57,19 @@ def assert_one_line(err: str, *fragments: str) -> None:
 
 
 def attack(root: Path, task: str, tmp_path: Path, name: str = "loss") -> list[object]:
-    return ["attack", name, "--data", root, "--task", task, "--out", tmp_path / "s.zip",
-            "--device", "cpu", "--quiet"]  # fmt: skip
+    return [
+        "attack",
+        name,
+        "--data",
+        root,
+        "--task",
+        task,
+        "--out",
+        tmp_path / "s.zip",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
 
 
 def edit_lines(path: Path, edit: Callable[[list[str]], list[str]]) -> None:
@@ -111,54 +122,66 @@ TRAIN0 = "image_inf/train/model_0"
 
 ARCHIVE_DAMAGE = {
     "challenge index beyond the dataset": (
-        "loss", lambda f: edit_lines(f / DEV0 / "challenge_indices.csv", lambda v: ["999999", *v[1:]]),
+        "loss",
+        lambda f: edit_lines(f / DEV0 / "challenge_indices.csv", lambda v: ["999999", *v[1:]]),
         f"{DEV0}/challenge_indices.csv: index 999999 is outside dataset 'digits'",
     ),
     "challenge file one line short": (
-        "lira", lambda f: edit_lines(f / DEV0 / "challenge_indices.csv", lambda v: v[:-1]),
+        "lira",
+        lambda f: edit_lines(f / DEV0 / "challenge_indices.csv", lambda v: v[:-1]),
         f"{DEV0}/challenge_indices.csv: 39 values, expected 2m = 40",
     ),
     "solution holds a 2": (
-        "loss", lambda f: edit_lines(f / TRAIN0 / "solution.csv", lambda v: ["2", *v[1:]]),
+        "loss",
+        lambda f: edit_lines(f / TRAIN0 / "solution.csv", lambda v: ["2", *v[1:]]),
         f"{TRAIN0}/solution.csv: value 2; expected 0 or 1",
     ),
     "solution three values short": (
-        "loss", lambda f: edit_lines(f / TRAIN0 / "solution.csv", lambda v: v[:-3]),
+        "loss",
+        lambda f: edit_lines(f / TRAIN0 / "solution.csv", lambda v: v[:-3]),
         f"{TRAIN0}/solution.csv: 37 values, expected 2m = 40",
     ),
     "solution says all members": (
-        "loss", lambda f: edit_lines(f / TRAIN0 / "solution.csv", lambda v: ["1"] * len(v)),
+        "loss",
+        lambda f: edit_lines(f / TRAIN0 / "solution.csv", lambda v: ["1"] * len(v)),
         f"{TRAIN0}/solution.csv: 40 members, expected m = 20",
     ),
     "solution disagrees with the training set": (
-        "lira", lambda f: edit_lines(f / TRAIN0 / "solution.csv", swap_a_member),
+        "lira",
+        lambda f: edit_lines(f / TRAIN0 / "solution.csv", swap_a_member),
         f"{TRAIN0}/solution.csv: line 1 says",
     ),
     "labels beyond the classes": (
-        "loss", edit_npy("labels.npy", lambda y: np.full_like(y, 42)),
+        "loss",
+        edit_npy("labels.npy", lambda y: np.full_like(y, 42)),
         "data/digits: label 42 is outside the 10 classes of the cnn model of scenario 'image_inf'",
     ),
     "labels not integers": (
-        "loss", edit_npy("labels.npy", lambda y: y + 0.5),
+        "loss",
+        edit_npy("labels.npy", lambda y: y + 0.5),
         "data/digits/labels.npy: expected a 1-D integer array",
     ),
     "features of the wrong shape": (
-        "loss", edit_npy("features.npy", lambda x: x.reshape(len(x), -1)[:, :10]),
+        "loss",
+        edit_npy("features.npy", lambda x: x.reshape(len(x), -1)[:, :10]),
         "data/digits: inputs are 10 per point, but the cnn model",
     ),
     "truncated weights": (
-        "loss", lambda f: truncate(f / DEV0 / "model.safetensors"),
+        "loss",
+        lambda f: truncate(f / DEV0 / "model.safetensors"),
         f"{DEV0}/model.safetensors: not a readable safetensors file",
     ),
     "weights that give NaN": (
-        "loss", lambda f: nan_weights(f / DEV0 / "model.safetensors"),
+        "loss",
+        lambda f: nan_weights(f / DEV0 / "model.safetensors"),
         f"{DEV0}: the model's outputs are NaN or infinite on 40 of 40 points",
     ),
     "weights of another network": (
-        "lira", lambda f: save_file({"w": torch.zeros(2)}, str(f / DEV0 / "model.safetensors")),
+        "lira",
+        lambda f: save_file({"w": torch.zeros(2)}, str(f / DEV0 / "model.safetensors")),
         f"{DEV0}/model.safetensors: weights do not fit the manifest's architecture (tensor",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", ARCHIVE_DAMAGE)
@@ -174,20 +197,44 @@ def test_damaged_archive_files_are_named_in_one_line(tiny_export, tmp_path, caps
 # ----------------------------------------------------------------------------- the manifest
 
 MANIFEST_DAMAGE = {
-    "n is a string": (lambda m: first(m).update(n="abc"), "n must be a positive integer, not 'abc'"),
+    "n is a string": (
+        lambda m: first(m).update(n="abc"),
+        "n must be a positive integer, not 'abc'",
+    ),
     "m is a decimal string": (lambda m: first(m).update(m="50.5"), "m must be a positive integer"),
     "m is a bool": (lambda m: first(m).update(m=True), "m must be a positive integer"),
     "m exceeds n": (lambda m: first(m).update(m=10_000), "cannot exceed the training set size"),
     "delta is null": (lambda m: first(m).update(delta=None), "delta must be a number in [0, 1)"),
-    "epsilon is a string": (lambda m: first(m).update(epsilon="inf"), "epsilon must be a positive number or null"),
-    "architecture is a list": (lambda m: first(m).update(architecture=[1, 2]), "'architecture' must be an object"),
-    "model names are integers": (lambda m: first(m)["models"].update(dev=[0, 1]), "dev model 0 is not a plain name"),
-    "model name climbs out": (lambda m: first(m)["models"]["dev"].__setitem__(0, "../../x/dev/model_0"), "'../../x/dev/model_0' is not a plain name"),
-    "model listed twice": (lambda m: first(m)["models"].update(dev=["model_0", "model_0"]), "dev model 'model_0' is listed twice"),
-    "scenario id is an integer": (lambda m: first(m).update(id=7), "scenario 1 id 7 is not a plain name"),
+    "epsilon is a string": (
+        lambda m: first(m).update(epsilon="inf"),
+        "epsilon must be a positive number or null",
+    ),
+    "architecture is a list": (
+        lambda m: first(m).update(architecture=[1, 2]),
+        "'architecture' must be an object",
+    ),
+    "model names are integers": (
+        lambda m: first(m)["models"].update(dev=[0, 1]),
+        "dev model 0 is not a plain name",
+    ),
+    "model name climbs out": (
+        lambda m: first(m)["models"]["dev"].__setitem__(0, "../../x/dev/model_0"),
+        "'../../x/dev/model_0' is not a plain name",
+    ),
+    "model listed twice": (
+        lambda m: first(m)["models"].update(dev=["model_0", "model_0"]),
+        "dev model 'model_0' is listed twice",
+    ),
+    "scenario id is an integer": (
+        lambda m: first(m).update(id=7),
+        "scenario 1 id 7 is not a plain name",
+    ),
     "scenario listed twice": (lambda m: m["scenarios"].append(first(m)), "repeats id 'image_inf'"),
-    "dataset name is a path": (lambda m: first(m).update(dataset="../digits"), "dataset '../digits' is not a plain name"),
-}  # fmt: skip
+    "dataset name is a path": (
+        lambda m: first(m).update(dataset="../digits"),
+        "dataset '../digits' is not a plain name",
+    ),
+}
 
 
 @pytest.mark.parametrize("command", ["info", "validate", "score-train", "attack"])
@@ -209,19 +256,25 @@ def test_a_damaged_manifest_is_named_by_every_command(tiny_export, tmp_path, cap
 ARCHITECTURE_DAMAGE = {
     "unknown architecture": (
         lambda m: first(m)["architecture"].update(arch="vit"),
-        "manifest.json: scenario 'image_inf': its architecture cannot be built", "'vit'",
+        "manifest.json: scenario 'image_inf': its architecture cannot be built",
+        "'vit'",
     ),
     "two channel widths instead of three": (
         lambda m: first(m)["architecture"].update(channels=[16, 32]),
-        "manifest.json: scenario 'image_inf': its architecture cannot be built", "unpack",
+        "manifest.json: scenario 'image_inf': its architecture cannot be built",
+        "unpack",
     ),
     "m disagrees with the index files": (
-        lambda m: first(m).update(m=15), f"{TRAIN0}/challenge_indices.csv: 40 values", "2m = 30",
+        lambda m: first(m).update(m=15),
+        f"{TRAIN0}/challenge_indices.csv: 40 values",
+        "2m = 30",
     ),
     "no dev models": (
-        lambda m: first(m)["models"].pop("dev"), "manifest.json: scenario 'image_inf' lists no 'dev' models", "",
+        lambda m: first(m)["models"].pop("dev"),
+        "manifest.json: scenario 'image_inf' lists no 'dev' models",
+        "",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", ARCHITECTURE_DAMAGE)
@@ -270,11 +323,23 @@ def resize_config_unstated(folder: Path) -> None:
 
 
 TEXT_DAMAGE = {
-    "truncated weights": (lambda f: truncate(f / TEXT_DEV0 / "model.safetensors"), f"{TEXT_DEV0}: cannot load the model"),
-    "no tokenizer": (lambda f: (f / TEXT_DEV0 / "tokenizer.json").unlink(), f"{TEXT_DEV0}: no tokenizer.json"),
-    "config of another size": (resize_config, f"{TEXT_DEV0}/config.json: hidden_size is 64, but the manifest's architecture says 32"),
-    "config of another size, sizes unstated": (resize_config_unstated, f"{TEXT_DEV0}: model.safetensors does not fit config.json (tensor"),
-}  # fmt: skip
+    "truncated weights": (
+        lambda f: truncate(f / TEXT_DEV0 / "model.safetensors"),
+        f"{TEXT_DEV0}: cannot load the model",
+    ),
+    "no tokenizer": (
+        lambda f: (f / TEXT_DEV0 / "tokenizer.json").unlink(),
+        f"{TEXT_DEV0}: no tokenizer.json",
+    ),
+    "config of another size": (
+        resize_config,
+        f"{TEXT_DEV0}/config.json: hidden_size is 64, but the manifest's architecture says 32",
+    ),
+    "config of another size, sizes unstated": (
+        resize_config_unstated,
+        f"{TEXT_DEV0}: model.safetensors does not fit config.json (tensor",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", TEXT_DAMAGE)
@@ -319,7 +384,9 @@ def test_batch_size_must_be_a_positive_integer(tmp_path, capsys, value):
         ("meta", 0, "device 'meta' is not supported"),
     ],
 )
-def test_device_is_checked_before_anything_is_loaded(tmp_path, capsys, monkeypatch, device, cuda_count, message):  # fmt: skip
+def test_device_is_checked_before_anything_is_loaded(
+    tmp_path, capsys, monkeypatch, device, cuda_count, message
+):
     """The data folder does not even exist: the device error must come first."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_count > 0)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda_count)
@@ -332,17 +399,41 @@ def test_device_is_checked_before_anything_is_loaded(tmp_path, capsys, monkeypat
 @pytest.mark.parametrize(
     "extra,message",
     [
-        (["--out", "{tmp}/missing/s.zip"], "--out {tmp}/missing/s.zip: folder {tmp}/missing does not exist"),
+        (
+            ["--out", "{tmp}/missing/s.zip"],
+            "--out {tmp}/missing/s.zip: folder {tmp}/missing does not exist",
+        ),
         (["--out", "{tmp}"], "--out {tmp}: is a folder"),
-        (["--out", "{tmp}/s.zip", "--json", "{tmp}/no/r.json"], "--json {tmp}/no/r.json: folder {tmp}/no does not exist"),
-        (["--out", "{tmp}/s.zip", "--train-out", "{tmp}/s.zip"], "--out and --train-out name the same file"),
-        (["--out", "{tmp}/s.zip", "--online"], "--online: LiRA option(s); the loss attack uses no shadow models"),
-        (["--out", "{tmp}/s.zip", "--no-shrink", "--variance", "global"], "--variance, --no-shrink: LiRA option(s)"),
-        (["--out", "{tmp}/s.zip", "--offline-a", "0.4"], "--offline-a: RMIA option(s); the loss attack uses no shadow models"),
-        (["lira", "--out", "{tmp}/s.zip", "--population", "10"], "--population: RMIA option(s); the lira attack does not take them"),
-        (["rmia", "--out", "{tmp}/s.zip", "--online"], "--online: LiRA option(s); the rmia attack does not take them"),
+        (
+            ["--out", "{tmp}/s.zip", "--json", "{tmp}/no/r.json"],
+            "--json {tmp}/no/r.json: folder {tmp}/no does not exist",
+        ),
+        (
+            ["--out", "{tmp}/s.zip", "--train-out", "{tmp}/s.zip"],
+            "--out and --train-out name the same file",
+        ),
+        (
+            ["--out", "{tmp}/s.zip", "--online"],
+            "--online: LiRA option(s); the loss attack uses no shadow models",
+        ),
+        (
+            ["--out", "{tmp}/s.zip", "--no-shrink", "--variance", "global"],
+            "--variance, --no-shrink: LiRA option(s)",
+        ),
+        (
+            ["--out", "{tmp}/s.zip", "--offline-a", "0.4"],
+            "--offline-a: RMIA option(s); the loss attack uses no shadow models",
+        ),
+        (
+            ["lira", "--out", "{tmp}/s.zip", "--population", "10"],
+            "--population: RMIA option(s); the lira attack does not take them",
+        ),
+        (
+            ["rmia", "--out", "{tmp}/s.zip", "--online"],
+            "--online: LiRA option(s); the rmia attack does not take them",
+        ),
     ],
-)  # fmt: skip
+)
 def test_attack_options_are_checked_before_the_attack_starts(tmp_path, capsys, extra, message):
     """Again the data folder does not exist: these errors must not wait for the attack."""
     fill = {"tmp": str(tmp_path)}
@@ -356,11 +447,14 @@ def test_attack_options_are_checked_before_the_attack_starts(tmp_path, capsys, e
 @pytest.mark.parametrize(
     "dataset,message",
     [
-        ("nope={tmp}", "--dataset nope={tmp}: task 'image' has no dataset 'nope' (its datasets: digits)"),
+        (
+            "nope={tmp}",
+            "--dataset nope={tmp}: task 'image' has no dataset 'nope' (its datasets: digits)",
+        ),
         ("digits={tmp}/missing", "--dataset digits={tmp}/missing: no such file or directory"),
         ("{tmp}/missing", "--dataset digits={tmp}/missing: no such file or directory"),
     ],
-)  # fmt: skip
+)
 def test_dataset_option_names_a_dataset_of_the_task(
     tiny_export, tmp_path, capsys, dataset, message
 ):
@@ -426,11 +520,15 @@ def test_a_bug_is_an_internal_error_with_its_own_exit_status(tmp_path, capsys, m
 
 def test_python_dash_m_micokit_runs_the_command_line(tiny_export, tmp_path):
     """``python -m micokit`` as a real process: same commands, same one-line errors."""
-    root = damaged_copy(tiny_export[0], "image", tmp_path, edit_manifest(lambda m: first(m).update(n="abc")))  # fmt: skip
+    root = damaged_copy(
+        tiny_export[0], "image", tmp_path, edit_manifest(lambda m: first(m).update(n="abc"))
+    )
     run = [sys.executable, "-m", "micokit"]
     helped = subprocess.run([*run, "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "attack" in helped.stdout
-    failed = subprocess.run([*run, "info", "--data", root, "--task", "image"], capture_output=True, text=True)  # fmt: skip
+    failed = subprocess.run(
+        [*run, "info", "--data", root, "--task", "image"], capture_output=True, text=True
+    )
     assert failed.returncode == EXIT_BAD_INPUT
     assert_one_line(
         failed.stderr, "manifest.json: scenario 'image_inf': n must be a positive integer"
@@ -440,9 +538,11 @@ def test_python_dash_m_micokit_runs_the_command_line(tiny_export, tmp_path):
 def test_the_library_raises_the_same_errors(tiny_export, tmp_path):
     """Library users get the same DataError (a ValueError) as the command line prints."""
     root = damaged_copy(
-        tiny_export[0], "image", tmp_path,
+        tiny_export[0],
+        "image",
+        tmp_path,
         lambda f: edit_lines(f / DEV0 / "challenge_indices.csv", lambda v: ["-1", *v[1:]]),
-    )  # fmt: skip
+    )
     ref = open_task(root, "image").models("image_inf", "dev")[0]
     with pytest.raises(DataError, match="challenge_indices.csv: index -1 is outside dataset"):
         ref.challenge_points()

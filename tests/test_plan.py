@@ -20,9 +20,19 @@ def planned(tmp_path_factory) -> tuple[str, dict]:
     """(stdout, JSON) of one ``plan`` run on the tiny preset with one timed step."""
     out = tmp_path_factory.mktemp("plan") / "plan.json"
     result = run_generator(
-        "plan", "--preset", str(TINY_PRESET), "--device", "cpu", "--steps", "1",
-        "--batch-models", "4", "--json", str(out), "--quiet",
-    )  # fmt: skip
+        "plan",
+        "--preset",
+        str(TINY_PRESET),
+        "--device",
+        "cpu",
+        "--steps",
+        "1",
+        "--batch-models",
+        "4",
+        "--json",
+        str(out),
+        "--quiet",
+    )
     return result.stdout, json.loads(out.read_text(encoding="utf-8"))
 
 
@@ -176,9 +186,14 @@ def test_pretrained_roberta_is_built_from_its_config(tmp_path) -> None:
     scenario = load_preset(preset_file).task("text").scenario("text_inf")
     (tmp_path / "small-roberta").mkdir()
     config = RobertaConfig(
-        vocab_size=300, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=18, type_vocab_size=1,
-    )  # fmt: skip
+        vocab_size=300,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=18,
+        type_vocab_size=1,
+    )
     config.to_json_file(str(tmp_path / "small-roberta" / "config.json"))
     model, source = build_model(scenario, tmp_path)
     assert model.config.hidden_size == 16 and model.config.num_labels == 2

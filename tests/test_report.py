@@ -79,8 +79,11 @@ def test_dp_ceiling_bounds():
 
 
 def _entry(epsilon, dataset, tpr, auc):
-    attack = {"tpr_at_fpr_0.1": tpr[0], "auc": auc[0],
-              "intervals": {"tpr_at_fpr_0.1": list(tpr[1:]), "auc": list(auc[1:])}}  # fmt: skip
+    attack = {
+        "tpr_at_fpr_0.1": tpr[0],
+        "auc": auc[0],
+        "intervals": {"tpr_at_fpr_0.1": list(tpr[1:]), "auc": list(auc[1:])},
+    }
     entry = {"epsilon_target": epsilon, "dataset": dataset, "strongest_attack": "loss"}
     return entry | dict.fromkeys(ATTACK_TITLES, attack)
 

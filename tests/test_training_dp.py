@@ -38,9 +38,13 @@ def test_noise_multiplier_matches_an_independent_accountant_call(tiny_store):
 
     metadata = json.loads((tiny_store / "tabular/tabular_lo/dev/model_0/metadata.json").read_text())
     expected = get_noise_multiplier(
-        target_epsilon=4.0, target_delta=metadata["delta"], sample_rate=metadata["sample_rate"],
-        steps=metadata["steps"], accountant="prv", epsilon_tolerance=0.01,
-    )  # fmt: skip
+        target_epsilon=4.0,
+        target_delta=metadata["delta"],
+        sample_rate=metadata["sample_rate"],
+        steps=metadata["steps"],
+        accountant="prv",
+        epsilon_tolerance=0.01,
+    )
     assert metadata["noise_multiplier"] == pytest.approx(expected)
 
 

@@ -115,7 +115,9 @@ def load_shipped(folder: Path) -> TaskDataset:
     if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
         raise DataError(f"{labels}: expected a 1-D integer array, found {y.dtype} {y.shape}")
     if x.ndim < 2 or not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"{features}: expected a numeric array, one row per point, found {x.dtype} {x.shape}")  # fmt: skip
+        raise DataError(
+            f"{features}: expected a numeric array, one row per point, found {x.dtype} {x.shape}"
+        )
     if len(x) != len(y):
         raise DataError(f"{folder}: {len(x)} feature rows but {len(y)} labels")
     import torch

@@ -169,7 +169,9 @@ def _scenario(raw: Any, position: int, where: Path) -> Scenario:
     what = f"{where}: scenario {sid!r}:"
     epsilon = raw["epsilon"]
     if epsilon is not None and (not _is_number(epsilon) or epsilon <= 0):
-        raise DataError(f"{what} epsilon must be a positive number or null (ε = ∞), not {epsilon!r}")  # fmt: skip
+        raise DataError(
+            f"{what} epsilon must be a positive number or null (ε = ∞), not {epsilon!r}"
+        )
     delta = raw["delta"]
     if not _is_number(delta) or not 0 <= delta < 1:
         raise DataError(f"{what} delta must be a number in [0, 1), not {delta!r}")
@@ -183,12 +185,19 @@ def _scenario(raw: Any, position: int, where: Path) -> Scenario:
     if noise is not None and not _is_number(noise):
         raise DataError(f"{what} noise_multiplier must be a number or null, not {noise!r}")
     return Scenario(
-        id=sid, position=position, label=str(raw.get("label", sid)),
-        epsilon=None if epsilon is None else float(epsilon), delta=float(delta),
-        dataset=_plain(raw["dataset"], f"{what} dataset"), n=n, m=m,
-        architecture=dict(architecture), noise_multiplier=noise,
-        models=_models(raw["models"], what), raw=raw,
-    )  # fmt: skip
+        id=sid,
+        position=position,
+        label=str(raw.get("label", sid)),
+        epsilon=None if epsilon is None else float(epsilon),
+        delta=float(delta),
+        dataset=_plain(raw["dataset"], f"{what} dataset"),
+        n=n,
+        m=m,
+        architecture=dict(architecture),
+        noise_multiplier=noise,
+        models=_models(raw["models"], what),
+        raw=raw,
+    )
 
 
 def _models(models: Any, what: str) -> dict[str, tuple[str, ...]]:
@@ -236,8 +245,10 @@ def loading_problem(info: Mapping[str, Any]) -> str | None:
         entry, count = mismatched[0], len(mismatched)
         if isinstance(entry, tuple) and len(entry) == 3:
             name, saved, wanted = entry
-            return (f"tensor {name!r} is {shape(saved)} in the weights, the config makes it "
-                    f"{shape(wanted)}; {count} tensor(s) differ")  # fmt: skip
+            return (
+                f"tensor {name!r} is {shape(saved)} in the weights, the config makes it "
+                f"{shape(wanted)}; {count} tensor(s) differ"
+            )
         return f"{count} tensor(s) differ in shape, first {entry!r}"
     missing = sorted(info.get("missing_keys") or ())
     if missing:
@@ -248,8 +259,13 @@ def loading_problem(info: Mapping[str, Any]) -> str | None:
 class LoadedModel:
     """A target model ready for inference: the module, its device and (text) its tokenizer."""
 
-    def __init__(self, module: torch.nn.Module, device: torch.device, tokenizer=None,
-                 max_length: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        device: torch.device,
+        tokenizer=None,
+        max_length: int | None = None,
+    ) -> None:
         self.module = module.to(device).eval()
         self.device = device
         self.tokenizer = tokenizer
@@ -260,9 +276,12 @@ class LoadedModel:
         if self.tokenizer is None:
             raise DataError("encode() is for text models; this model takes feature tensors")
         return self.tokenizer(
-            sentences, max_length=self.max_length, truncation=True, padding="longest",
+            sentences,
+            max_length=self.max_length,
+            truncation=True,
+            padding="longest",
             return_tensors="pt",
-        )  # fmt: skip
+        )
 
     def forward(self, points: Points, start: int, stop: int) -> torch.Tensor:
         """Logits of ``points[start:stop]`` on this model's device (gradients allowed)."""
@@ -440,9 +459,11 @@ class ModelRef:
         hf_logging.disable_progress_bar()
         try:  # mismatched sizes are reported in ``info`` (below), not as a bare RuntimeError
             module, info = AutoModelForSequenceClassification.from_pretrained(
-                str(folder), local_files_only=True, output_loading_info=True,
+                str(folder),
+                local_files_only=True,
+                output_loading_info=True,
                 ignore_mismatched_sizes=True,
-            )  # fmt: skip
+            )
         except Exception as error:  # noqa: BLE001 - transformers raises OSError, ValueError, ...
             raise DataError(
                 f"{folder}: cannot load the model ({type(error).__name__}: {first_line(error)})"
