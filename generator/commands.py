@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass, fields
 from itertools import combinations
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from .locks import folder_lock
 from .presets import Preset, load_preset
 from .seeds import MASTER_SEED_ENV
 from .store import GenerationContext, all_tasks, find_stale, sweep_partial
+from .tracking import DEFAULT_RETRIES
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -47,10 +49,45 @@ def parse_range(value: str | None) -> set[int] | None:
     return chosen
 
 
-def read_master_seed(args: argparse.Namespace) -> str | None:
+@dataclass(frozen=True)
+class GenerateOptions:
+    """What one ``generate`` run is asked to do: the command line's training options.
+
+    ``bundle`` trains with the same options but always every model, so its parser has no
+    ``--tasks``/``--scenarios``/``--phases``/``--models`` and they stay None (all).
+    """
+
+    store: Path
+    data_dir: Path | None = None
+    tasks: str | None = None  # comma-separated ids, as typed
+    scenarios: str | None = None
+    phases: str | None = None
+    models: str | None = None  # index ranges such as 0-3,7
+    device: str | None = None  # None: the preset's
+    executor: str | None = None  # None: the preset's
+    workers: int | None = None
+    retries: int = DEFAULT_RETRIES
+    ray_address: str | None = None
+    models_per_gpu: int = 1
+    chunk_size: int | None = None
+    retrain_stale: bool = False
+    master_seed_file: str | None = None
+    quiet: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> GenerateOptions:
+        """The options a subcommand's parser defines; the others keep their defaults."""
+        given = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+        given["store"] = Path(given["store"])
+        if given.get("data_dir"):
+            given["data_dir"] = Path(given["data_dir"])
+        return cls(**given)
+
+
+def read_master_seed(master_seed_file: str | None) -> str | None:
     """The private master secret from ``--master-seed-file`` or $MICO_MASTER_SEED, else None."""
-    if getattr(args, "master_seed_file", None):
-        path = Path(args.master_seed_file)
+    if master_seed_file:
+        path = Path(master_seed_file)
         if not path.exists() or path.is_dir():
             raise UsageError(f"{path}: master seed file not found")
         try:
@@ -152,38 +189,48 @@ def check_chosen(preset: Preset, chosen, models: set[int] | None) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    return 0 if generate(load_preset(args.preset), args) else 1
+    return 0 if generate(load_preset(args.preset), GenerateOptions.from_args(args)) else 1
 
 
-def generate(preset: Preset, args: argparse.Namespace) -> bool:
+def generate(preset: Preset, options: GenerateOptions) -> bool:
     """Train every chosen model not finished yet; print a summary; True when none failed."""
     from .executors import run_tasks
 
-    tasks, scenarios, phases = _csv(args.tasks), _csv(args.scenarios), _csv(args.phases)
+    tasks, scenarios, phases = _csv(options.tasks), _csv(options.scenarios), _csv(options.phases)
     _check_choices(preset, tasks, scenarios, phases)
-    models = parse_range(args.models)
+    models = parse_range(options.models)
     chosen = all_tasks(preset, tasks, scenarios, phases, models)
     check_chosen(preset, chosen, models)
-    master_seed = read_master_seed(args)
-    check_device(args.device or preset.device)
-    data_dir = Path(args.data_dir) if args.data_dir else None
+    master_seed = read_master_seed(options.master_seed_file)
+    device = options.device or preset.device
+    check_device(device)
+    data_dir = options.data_dir
     preflight(preset, data_dir, tasks)
-    store = Path(args.store)
+    store = options.store
     check_writable(store)
     for leftover in sweep_partial(store, chosen):
         print(f"removed partial model directory {leftover}", file=sys.stderr)
     context = GenerationContext(
-        preset_path=str(preset.path), store=str(store), data_dir=str(data_dir) if data_dir else None,
-        master_seed=master_seed, device=args.device or preset.device,
-        show_progress=not args.quiet and (args.executor == "inline" or args.workers == 1),
-        retrain_stale=args.retrain_stale,
-    )  # fmt: skip
+        preset_path=str(preset.path),
+        store=str(store),
+        data_dir=str(data_dir) if data_dir else None,
+        master_seed=master_seed,
+        device=device,
+        show_progress=not options.quiet and (options.executor == "inline" or options.workers == 1),
+        retrain_stale=options.retrain_stale,
+    )
     started = time.perf_counter()
     summary = run_tasks(
-        context, chosen, executor=args.executor or preset.executor, workers=args.workers,
-        retries=args.retries, show=not args.quiet, ray_address=args.ray_address,
-        models_per_gpu=args.models_per_gpu, chunk_size=args.chunk_size,
-    )  # fmt: skip
+        context,
+        chosen,
+        executor=options.executor or preset.executor,
+        workers=options.workers,
+        retries=options.retries,
+        show=not options.quiet,
+        ray_address=options.ray_address,
+        models_per_gpu=options.models_per_gpu,
+        chunk_size=options.chunk_size,
+    )
     elapsed = time.perf_counter() - started
     print(
         f"{len(summary.done)} trained, {len(summary.skipped)} already finished, "
@@ -263,9 +310,11 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     """
     preset = load_preset(args.preset)
     check_separate(
-        store=Path(args.store), public=Path(args.public), reference=Path(args.reference),
+        store=Path(args.store),
+        public=Path(args.public),
+        reference=Path(args.reference),
         out=Path(args.out),
-    )  # fmt: skip
+    )
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{args.out}: not a folder (bundle output)")
@@ -287,9 +336,7 @@ def _bundle(preset: Preset, args: argparse.Namespace, out: Path) -> int:
     clear_outputs(out)
     timings = {}
     started = time.perf_counter()
-    for name in ("tasks", "scenarios", "phases", "models"):
-        setattr(args, name, None)
-    if not generate(preset, args):
+    if not generate(preset, GenerateOptions.from_args(args)):
         print(
             "error: the store is not complete and current (see above); finished models are kept",
             file=sys.stderr,
