@@ -37,12 +37,12 @@ from generator.datasets import load_dataset  # noqa: E402
 from generator.presets import load_preset  # noqa: E402
 from generator.seeds import model_seeds, torch_seed  # noqa: E402
 from generator.splits import make_split  # noqa: E402
-from generator.store import all_tasks  # noqa: E402
+from generator.store import select_models  # noqa: E402
 from generator.trainers import Run, train_runs  # noqa: E402
 
 
 def runs_for(preset, scenario, data, master: str):
-    models = all_tasks(preset, tasks=[scenario.task], scenarios=[scenario.id])
+    models = select_models(preset, tasks=[scenario.task], scenarios=[scenario.id])
     runs, splits = [], []
     for task in models:
         seeds = model_seeds(master, task.task, task.scenario, task.phase, task.index)

@@ -103,15 +103,15 @@ def compare_executors(options: argparse.Namespace) -> None:
 def compare_packing(options: argparse.Namespace) -> None:
     """Models per hour for one task with several models sharing each GPU (local pool)."""
     sys.path.insert(0, str(REPO))
-    from generator.executors import gpu_count, run_tasks
+    from generator.executors import gpu_count, run_models
     from generator.presets import load_preset
-    from generator.store import GenerationContext, all_tasks
+    from generator.store import GenerationContext, select_models
 
     gpus = gpu_count()
     if not gpus:
         sys.exit("--packing needs a CUDA GPU; none is visible")
     preset = load_preset(options.preset)
-    tasks = all_tasks(preset, tasks=options.tasks.split(","), indices=set(range(options.count)))
+    tasks = select_models(preset, tasks=options.tasks.split(","), indices=set(range(options.count)))
     print(f"{gpus} GPU(s); {len(tasks)} models of {options.tasks} per setting")
     for per_gpu in (int(v) for v in options.packing.split(",")):
         with tempfile.TemporaryDirectory(prefix="bench-packing-") as tmp:
@@ -119,7 +119,7 @@ def compare_packing(options: argparse.Namespace) -> None:
                 str(preset.path), tmp, data_dir=options.data_dir, master_seed=SEED
             )
             started = time.perf_counter()
-            summary = run_tasks(
+            summary = run_models(
                 context, tasks, "local", gpus * per_gpu, show=False, models_per_gpu=per_gpu
             )
             elapsed = time.perf_counter() - started

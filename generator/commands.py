@@ -24,7 +24,7 @@ from .export import ExportError, export_public, export_reference, model_tasks, v
 from .locks import folder_lock
 from .presets import Preset, load_preset
 from .seeds import MASTER_SEED_ENV
-from .store import GenerationContext, all_tasks, find_stale, sweep_partial
+from .store import GenerationContext, find_stale, select_models, sweep_partial
 from .tracking import DEFAULT_RETRIES
 
 
@@ -194,12 +194,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def generate(preset: Preset, options: GenerateOptions) -> bool:
     """Train every chosen model not finished yet; print a summary; True when none failed."""
-    from .executors import run_tasks
+    from .executors import run_models
 
     tasks, scenarios, phases = _csv(options.tasks), _csv(options.scenarios), _csv(options.phases)
     _check_choices(preset, tasks, scenarios, phases)
     models = parse_range(options.models)
-    chosen = all_tasks(preset, tasks, scenarios, phases, models)
+    chosen = select_models(preset, tasks, scenarios, phases, models)
     check_chosen(preset, chosen, models)
     master_seed = read_master_seed(options.master_seed_file)
     device = options.device or preset.device
@@ -220,7 +220,7 @@ def generate(preset: Preset, options: GenerateOptions) -> bool:
         retrain_stale=options.retrain_stale,
     )
     started = time.perf_counter()
-    summary = run_tasks(
+    summary = run_models(
         context,
         chosen,
         executor=options.executor or preset.executor,
@@ -331,7 +331,7 @@ def _bundle(preset: Preset, args: argparse.Namespace, out: Path) -> int:
         clear_outputs,
         write_checksums,
     )
-    from .report import build_report, report_flags
+    from .calibration import build_report, report_flags
 
     clear_outputs(out)
     timings = {}

@@ -6,7 +6,7 @@ after a crash simply trains the model again from its seeds. Executors hand out *
 models of one trainer call (:func:`~generator.store.work_units`), one model each unless the
 scenario uses the batched trainer; outcomes and retries are still booked model by model.
 
-:func:`run_tasks` is the seam: it sorts the chosen models into finished (skipped), stale
+:func:`run_models` is the seam: it sorts the chosen models into finished (skipped), stale
 (reported, or retrained on request) and to do, then hands the rest to one executor. Each executor
 keeps its books with a :class:`Tracker`, so retries, failures and the progress bar read the same
 whichever one ran.
@@ -197,7 +197,7 @@ def report_stale(stale: dict[ModelId, str]) -> None:
     )
 
 
-def run_tasks(
+def run_models(
     context: GenerationContext,
     tasks: list[ModelId],
     executor: str = "local",

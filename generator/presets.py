@@ -209,7 +209,7 @@ class TaskSpec:
 @dataclass(frozen=True)
 class ReportSpec:
     """Thresholds of the calibration report's *useless models* and *weak signal* flags
-    (``generator.report``).
+    (``generator.calibration``).
 
     With chance c = 1 / classes: models are flagged when their mean test accuracy is below
     c + ``min_gain_over_chance`` · (1 − c), or, in a DP scenario, below

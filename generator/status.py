@@ -9,7 +9,7 @@ from micokit.layout import PHASES
 
 from .locks import claim_path, holder, is_claimed
 from .presets import Preset
-from .store import GenerationContext, ModelId, all_tasks, find_stale, is_finished
+from .store import GenerationContext, ModelId, find_stale, is_finished, select_models
 
 
 def store_status(
@@ -25,14 +25,14 @@ def store_status(
         context = GenerationContext(
             str(preset.path), str(store), str(data_dir) if data_dir else None
         )
-        stale = Counter((t.task, t.scenario) for t in find_stale(context, all_tasks(preset)))
+        stale = Counter((t.task, t.scenario) for t in find_stale(context, select_models(preset)))
     header = f"{'scenario':<24}" + "".join(f"{p:>10}" for p in PHASES)
     lines = [
         f"store {store} · preset {preset.name}",
         header + (f"{'stale':>8}" if check_stale else ""),
     ]
     total_done = total = 0
-    training = [t for t in all_tasks(preset) if is_claimed(t.path(store))]
+    training = [t for t in select_models(preset) if is_claimed(t.path(store))]
     for task in preset.tasks:
         for scenario in task.scenarios:
             row = f"{task.id + '/' + scenario.id:<24}"

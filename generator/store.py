@@ -63,7 +63,7 @@ class GenerationContext:
     retrain_stale: bool = False  # replace finished models whose config key no longer matches
 
 
-def all_tasks(
+def select_models(
     preset: Preset, tasks=None, scenarios=None, phases=None, indices=None
 ) -> list[ModelId]:
     """Every model the preset defines, optionally narrowed to chosen tasks/scenarios/phases/indices."""
@@ -318,7 +318,7 @@ def training_group(preset: Preset, task: ModelId) -> tuple[ModelId, ...]:
     size = scenario.training.models_per_call
     if size == 1:
         return (task,)
-    models = all_tasks(preset, tasks=[task.task], scenarios=[task.scenario])
+    models = select_models(preset, tasks=[task.task], scenarios=[task.scenario])
     first = models.index(task) // size * size
     return tuple(models[first : first + size])
 

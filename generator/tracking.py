@@ -32,7 +32,7 @@ class RunSummary:
     claimed: list[ModelId] = field(default_factory=list)  # being trained by another run
 
     def merge(self, other: RunSummary) -> None:
-        """Add the outcomes of a later round over other models (see :func:`run_tasks`)."""
+        """Add the outcomes of a later round over other models (see :func:`run_models`)."""
         self.done += other.done
         self.skipped += other.skipped
         self.failed.update(other.failed)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.executors import run_tasks
+from generator.executors import run_models
 from generator.presets import load_preset
 from generator.ray_executor import default_chunk_size, plan_resources
 from generator.store import GenerationContext, ModelId, find_stale
@@ -229,7 +229,7 @@ def test_retrain_stale_replaces_the_model(tmp_path, inline_store):
         str(preset), str(store), master_seed=TINY_MASTER_SEED, retrain_stale=True
     )
     old_key = json.loads((task.path(store) / "private.json").read_text())["config_key"]
-    summary = run_tasks(context, [task], executor="inline", show=False)
+    summary = run_models(context, [task], executor="inline", show=False)
     assert summary.done == [task] and summary.ok
     assert json.loads((task.path(store) / "metadata.json").read_text())["lr"] == 0.06
     assert json.loads((task.path(store) / "private.json").read_text())["config_key"] != old_key

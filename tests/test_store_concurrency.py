@@ -19,7 +19,7 @@ from pathlib import Path
 
 from generator.locks import folder_lock, try_claim
 from generator.presets import load_preset
-from generator.store import TMP_PREFIX, ModelId, all_tasks, is_finished, sweep_partial
+from generator.store import TMP_PREFIX, ModelId, is_finished, select_models, sweep_partial
 
 from .conftest import ROOT, TINY_MASTER_SEED, TINY_PRESET, run_generator
 
@@ -69,7 +69,7 @@ def finish(process: subprocess.Popen) -> str:
 
 
 def scenario_models() -> list[ModelId]:
-    return all_tasks(load_preset(TINY_PRESET), ["tabular"], ["tabular_inf"])
+    return select_models(load_preset(TINY_PRESET), ["tabular"], ["tabular_inf"])
 
 
 def trained(log: Path) -> list[str]:

@@ -10,8 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from generator.presets import ReportSpec
-from generator.report import (
+from generator.calibration import (
     ATTACK_TITLES,
     _ordering_flags,
     _weak_signal_flags,
@@ -20,6 +19,7 @@ from generator.report import (
     report_flags,
     usefulness_flags,
 )
+from generator.presets import ReportSpec
 
 ATTACK_KEYS = ("tpr_at_fpr_0.1", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001", "auc")
 
