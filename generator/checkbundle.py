@@ -633,7 +633,7 @@ def _check_model(ref, shipped: bool, archive: zipfile.ZipFile, root: Path, shape
         if ref.nonchallenge_training_indices is None:
             raise DataError(f"{ref.path / NONCHALLENGE_FILE}: file not found")
     _ = ref.metadata
-    if ref.scenario.architecture.get("arch") == "roberta":
+    if ref.scenario.weights == WEIGHTS_DIR:  # a save_pretrained folder (RoBERTa)
         folder = ref.path / WEIGHTS_DIR
         if not (folder / "config.json").is_file():
             raise DataError(f"{folder}: no config.json (expected a save_pretrained folder)")

@@ -18,6 +18,7 @@ import numpy as np
 from micokit.datasets import CIFAR10_FILES, PURCHASE_FEATURES
 
 from .errors import DatasetError
+from .kinds import DATASET_KINDS
 from .presets import DatasetSpec
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: `--help` must not wait for it
@@ -423,37 +424,40 @@ def check_available(specs: list[DatasetSpec], data_dir: Path | None) -> None:
         raise DatasetError(problems[0] + more)
 
 
-# What each real dataset kind needs on disk, and how to say what was expected.
-_EXPECTED = {
-    "cifar10": (CIFAR10_FILES, "expected CIFAR-10 python version"),
-    "sst2": (("train.tsv", "dev.tsv"), "expected GLUE SST-2 TSV"),
-}
-
-
 def _missing_files(spec: DatasetSpec, data_dir: Path | None) -> list[str]:
-    if spec.kind in _EXPECTED:
+    kind = DATASET_KINDS[spec.kind]
+    return kind.missing(spec, data_dir) if kind.missing else []
+
+
+def _missing_in_folder(names, expected: str):
+    def missing(spec: DatasetSpec, data_dir: Path | None) -> list[str]:
         directory = resolve_path(spec, data_dir)
-        names, expected = _EXPECTED[spec.kind]
         return [
             f"{directory / name}: file not found; {expected}"
             for name in names
             if not (directory / name).is_file()
         ]
-    if spec.kind == "purchase100":
-        path = resolve_path(spec, data_dir)
-        if not path.is_file():
-            return [f"{path}: file not found; expected Purchase-100 'dataset_purchase'"]
+
+    return missing
+
+
+# What each real dataset kind needs on disk, and how to say what was expected
+# (generator.kinds names these).
+missing_cifar10 = _missing_in_folder(CIFAR10_FILES, "expected CIFAR-10 python version")
+missing_sst2 = _missing_in_folder(("train.tsv", "dev.tsv"), "expected GLUE SST-2 TSV")
+
+
+def missing_purchase100(spec: DatasetSpec, data_dir: Path | None) -> list[str]:
+    path = resolve_path(spec, data_dir)
+    if not path.is_file():
+        return [f"{path}: file not found; expected Purchase-100 'dataset_purchase'"]
     return []
 
 
-def load_text(spec: DatasetSpec, data_dir: Path | None, model: dict[str, Any]) -> TaskData:
-    if spec.kind == "sst2":
-        sentences, labels = load_sst2_sentences(resolve_path(spec, data_dir))
-    else:
-        sentences, labels = synthetic_sentences(
-            spec.size, spec.seed, spec.label_noise, spec.ambiguous, spec.negation
-        )
-    pretrained = model.get("pretrained")
+def text_task(
+    spec: DatasetSpec, sentences: list[str], labels: np.ndarray, data_dir: Path | None, pretrained
+) -> TaskData:
+    """Sentences tokenized with the pretrained model's tokenizer, or one trained on them."""
     if pretrained:
         tokenizer = load_pretrained_tokenizer(resolve_model_path(pretrained, data_dir))
     else:
@@ -469,18 +473,41 @@ def resolve_model_path(name: str, data_dir: Path | None) -> Path:
     return path
 
 
+# The loaders generator.kinds registers: (spec, data directory, pretrained model) -> TaskData.
+
+
+def cifar10_of(spec: DatasetSpec, root: Path | None, pretrained: str | None) -> TaskData:
+    return load_cifar10(resolve_path(spec, root))
+
+
+def purchase100_of(spec: DatasetSpec, root: Path | None, pretrained: str | None) -> TaskData:
+    return load_purchase100(resolve_path(spec, root))
+
+
+def digits_of(spec: DatasetSpec, root: Path | None, pretrained: str | None) -> TaskData:
+    return load_digits_images(spec.noise, spec.seed)
+
+
+def synthetic_purchase_of(spec: DatasetSpec, root: Path | None, pretrained: str | None) -> TaskData:
+    return synthetic_purchase(spec.size, spec.seed)
+
+
+def sst2_of(spec: DatasetSpec, root: Path | None, pretrained: str | None) -> TaskData:
+    sentences, labels = load_sst2_sentences(resolve_path(spec, root))
+    return text_task(spec, sentences, labels, root, pretrained)
+
+
+def synthetic_text_of(spec: DatasetSpec, root: Path | None, pretrained: str | None) -> TaskData:
+    sentences, labels = synthetic_sentences(
+        spec.size, spec.seed, spec.label_noise, spec.ambiguous, spec.negation
+    )
+    return text_task(spec, sentences, labels, root, pretrained)
+
+
 @lru_cache(maxsize=8)
 def _load_cached(spec: DatasetSpec, data_dir: str | None, pretrained: str | None) -> TaskData:
     root = Path(data_dir) if data_dir else None
-    if spec.kind == "cifar10":
-        return load_cifar10(resolve_path(spec, root))
-    if spec.kind == "purchase100":
-        return load_purchase100(resolve_path(spec, root))
-    if spec.kind == "digits":
-        return load_digits_images(spec.noise, spec.seed)
-    if spec.kind == "synthetic_purchase":
-        return synthetic_purchase(spec.size, spec.seed)
-    return load_text(spec, root, {"pretrained": pretrained})
+    return DATASET_KINDS[spec.kind].load(spec, root, pretrained)
 
 
 def load_dataset(spec: DatasetSpec, data_dir: Path | None, model: dict[str, Any]) -> TaskData:
@@ -489,7 +516,7 @@ def load_dataset(spec: DatasetSpec, data_dir: Path | None, model: dict[str, Any]
     Text is tokenized with the pretrained model's tokenizer when there is one, so the cache is
     keyed by that model too; other datasets ignore it.
     """
-    text = spec.kind in ("sst2", "synthetic_text")
+    text = DATASET_KINDS[spec.kind].modality == "text"
     pretrained = model.get("pretrained") if text else None
     return _load_cached(spec, str(data_dir) if data_dir else None, pretrained)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from micokit.archspec import architecture
 from micokit.layout import (
     CHALLENGE_FILE,
     DATA_DIR,
@@ -224,7 +225,8 @@ def task_manifest(preset: Preset, task: TaskSpec, store: Path) -> dict[str, Any]
         models = {phase: [model_name(i) for i in range(preset.models[phase])] for phase in PHASES}
         first_model = ModelId(task.id, scenario.id, "train", 0).path(store)
         first = json.loads((first_model / METADATA_FILE).read_text())
-        text = scenario.model["arch"] == "roberta"
+        arch = architecture(scenario.model["arch"])
+        text = arch.text
         scenarios.append(
             {
                 "id": scenario.id,
@@ -237,7 +239,7 @@ def task_manifest(preset: Preset, task: TaskSpec, store: Path) -> dict[str, Any]
                 "n": scenario.n,
                 "m": scenario.m,
                 "architecture": scenario.model,
-                "weights": WEIGHTS_DIR if text else WEIGHTS_FILE,
+                "weights": arch.weights,
                 "noise_multiplier": first.get("noise_multiplier"),
                 "models": models,
             }

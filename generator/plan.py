@@ -24,11 +24,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from micokit.archspec import architecture
+
+from .kinds import DATASET_KINDS
 from .presets import (
-    CNN_DEFAULTS,
     DEFAULT_BATCH_MODELS,
     MLP_DEFAULTS,
-    OFFICIAL_SIZES,
+    TRAINER_ARCHS,
     TRAINERS,
     Preset,
     ScenarioSpec,
@@ -142,7 +144,7 @@ def build_model(scenario: ScenarioSpec, data_dir: Path | None):
     from .training import create_model
 
     spec = scenario.model
-    if spec["arch"] != "roberta":
+    if architecture(spec["arch"]).network is not None:
         return create_model(scenario, None, data_dir), "random initial weights"
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
@@ -173,21 +175,20 @@ def synthetic_tensors(scenario: ScenarioSpec, model, count: int, seed: int = 0) 
     (SST-2 is padded to ``max_length``, so every sentence costs the full length).
     """
     import torch
-    from micokit.architectures import input_shape
+    from micokit.architectures import input_shape, num_classes
 
     generator = torch.Generator().manual_seed(seed)
     spec = scenario.model
-    if spec["arch"] == "roberta":
+    modality = architecture(spec["arch"]).modality
+    if modality == "text":
         config = model.config
         length = scenario.dataset.max_length
         ids = torch.randint(3, config.vocab_size, (count, length), generator=generator)
         ids[:, 0], ids[:, -1] = config.bos_token_id or 0, config.eos_token_id or 2
         mask = torch.ones(count, length, dtype=torch.int64)
         return [ids, mask, torch.randint(0, 2, (count,), generator=generator)]
-    shape = input_shape(spec)
-    defaults = CNN_DEFAULTS if spec["arch"] == "cnn" else MLP_DEFAULTS
-    classes = spec.get("num_classes", defaults["num_classes"])
-    if spec["arch"] == "cnn":
+    shape, classes = input_shape(spec), num_classes(spec)
+    if modality == "image":
         x = torch.randn(count, *shape, generator=generator)
     else:
         x = (torch.rand(count, *shape, generator=generator) < 0.1).float()
@@ -275,7 +276,7 @@ def batched_memory_estimate(scenario: ScenarioSpec, parameters: int, k: int) -> 
     f, h, c = spec["in_features"], spec["hidden"], spec["num_classes"]
     b = scenario.training.batch_size
     kind = scenario.dataset.kind
-    rows = scenario.dataset.size or OFFICIAL_SIZES.get(kind, scenario.n + scenario.m)
+    rows = scenario.dataset.size or DATASET_KINDS[kind].official_size or scenario.n + scenario.m
     per_model = parameters * (3 + optimizer_slots(scenario)) + b * (f + 3 * h + 3 * c)
     return BYTES * (k * per_model + rows * (f + 2))
 
@@ -644,7 +645,7 @@ def plan_preset(
                     scenario, model, device, steps, row["sigma"]
                 )
                 del model
-                if scenario.model["arch"] == "mlp":
+                if scenario.model["arch"] in TRAINER_ARCHS["batched"]:
                     entry["memory_bytes"]["batched"] = batched_memory_estimate(
                         scenario, params, batch_models
                     )
@@ -654,7 +655,7 @@ def plan_preset(
                 measured[key] = entry
             row.update(measured[key])
             rows.append(row)
-            if row["arch"] == "roberta":
+            if architecture(row["arch"]).network is None:
                 sources.setdefault(row["model_source"], []).append(scenario.id)
     for source, ids in sources.items():
         notes.append(f"RoBERTa of {', '.join(ids)}: {source}")

@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from micokit.archspec import ARCHITECTURES, architecture
 from micokit.layout import PHASES
 
 from .errors import PresetError
+from .kinds import DATASET_KINDS
 from .safeyaml import BoundedYAMLError, load_bounded
 from .schedule import Schedule, ScheduleError, parse_schedule
 from .splits import check_sizes
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
-DATASET_KINDS = ("cifar10", "sst2", "purchase100", "digits", "synthetic_purchase", "synthetic_text")
-ARCHS = ("cnn", "mlp", "roberta")
 OPTIMIZERS = ("sgd", "adam")
 GRAD_SAMPLE_MODES = ("ghost", "hooks")
 # How a scenario's models are trained (docs/presets.md, "Trainers"): ``standard`` trains one
@@ -39,35 +39,13 @@ TRAINERS = tuple(TRAINER_ARCHS)
 DEFAULT_BATCH_MODELS = 16
 MAX_BATCH_MODELS = 1024
 EXECUTORS = ("inline", "local", "ray")
-# Sizes of the official files; the loaders accept other sizes, and splits.check_sizes checks the
-# real count again when a model is trained. Synthetic sets have the preset's own ``size``.
-OFFICIAL_SIZES = {"cifar10": 60_000, "sst2": 68_221, "purchase100": 197_324, "digits": 1_797}
-MODALITY = {
-    "cifar10": "image",
-    "digits": "image",
-    "purchase100": "tabular",
-    "synthetic_purchase": "tabular",
-    "sst2": "text",
-    "synthetic_text": "text",
-}
-ARCH_MODALITY = {"cnn": "image", "mlp": "tabular", "roberta": "text"}
-# Constructor arguments of micokit.architectures.MicoCNN / MicoMLP with their defaults, so that
-# a model's size can be checked without importing torch (a test keeps them in step).
-CNN_DEFAULTS = {
-    "in_channels": 3,
-    "image_size": 32,
-    "channels": [128, 256, 256],
-    "conv1_kernel": 8,
-    "conv1_stride": 2,
-    "conv1_padding": 3,
-    "num_classes": 10,
-}
-MLP_DEFAULTS = {"in_features": 600, "hidden": 128, "num_classes": 100}
-MODEL_KEYS = {
-    "cnn": set(CNN_DEFAULTS),
-    "mlp": set(MLP_DEFAULTS),
-    "roberta": {"pretrained", "config", "public_pretraining"},
-}
+# Architectures (micokit.archspec) and dataset kinds (generator.kinds) are registries: a preset
+# may name whatever is registered when it is loaded. The built-in CNN's and MLP's constructor
+# defaults, for the size bounds below (a test keeps them equal to the constructors').
+CNN_DEFAULTS = dict(architecture("cnn").defaults)
+MLP_DEFAULTS = dict(architecture("mlp").defaults)
+# Keys whose values are not integers: checked by their own rules in _model.
+_NON_INTEGER_MODEL_KEYS = {"pretrained", "config", "public_pretraining", "channels"}
 # transformers.RobertaConfig's defaults for the keys that size a model (roberta-base; a test
 # reads them from RobertaConfig's signature), and the keys training._tiny_roberta sets itself.
 ROBERTA_SIZE_DEFAULTS = {
@@ -381,10 +359,10 @@ def _dataset(path: Path, where: str, raw: Any) -> DatasetSpec:
     allowed = {"kind", "path", "size", "seed", "max_length", "vocab_size", "noise"}
     allowed |= set(TEXT_FRACTIONS)
     raw = _mapping(path, where, raw, allowed, {"kind"})
-    kind = _choice(path, f"{where}.kind", raw["kind"], DATASET_KINDS)
-    if kind in ("cifar10", "sst2", "purchase100") and not isinstance(raw.get("path"), str):
+    kind = _choice(path, f"{where}.kind", raw["kind"], tuple(DATASET_KINDS))
+    if DATASET_KINDS[kind].needs_path and not isinstance(raw.get("path"), str):
         raise _fail(path, where, f"dataset kind {kind!r} needs a 'path' under the data directory")
-    if kind.startswith("synthetic") and "size" not in raw:
+    if DATASET_KINDS[kind].synthetic and "size" not in raw:
         raise _fail(path, where, f"dataset kind {kind!r} needs a 'size'")
     values = dict(raw)
     if "path" in raw:
@@ -509,6 +487,23 @@ def _roberta_size(path: Path, where: str, config: dict[str, Any], dataset: Datas
     return embeddings + layers * layer + head
 
 
+def _roberta_check(
+    path: Path, where: str, raw: dict[str, Any], dataset: DatasetSpec
+) -> tuple[int, int]:
+    if "pretrained" in raw:
+        return 0, 0  # a checkpoint on disk: its size is what it is
+    return _roberta_size(path, where, raw.get("config", {}), dataset), 0
+
+
+# The built-in architectures' size checks: (parameters, largest layer per point), with the
+# geometry checked on the way; another registered architecture may bring its own count.
+_SIZE_CHECKS = {
+    "cnn": lambda path, where, raw, dataset: _cnn_size(path, where, raw),
+    "mlp": lambda path, where, raw, dataset: (_mlp_size(raw), 0),
+    "roberta": _roberta_check,
+}
+
+
 def _config(path: Path, where: str, value: Any) -> dict[str, Any]:
     """RobertaConfig keyword arguments: names to plain values (no lists or mappings to expand)."""
     if not isinstance(value, dict):
@@ -528,15 +523,17 @@ def _config(path: Path, where: str, value: Any) -> dict[str, Any]:
 def _model(path: Path, where: str, raw: Any, dataset: DatasetSpec) -> dict[str, Any]:
     if not isinstance(raw, dict) or "arch" not in raw:
         raise _fail(path, where, "expected a mapping with an 'arch' key")
-    arch = _choice(path, f"{where}.arch", raw["arch"], ARCHS)
-    if ARCH_MODALITY[arch] != MODALITY[dataset.kind]:
+    arch = _choice(path, f"{where}.arch", raw["arch"], tuple(ARCHITECTURES))
+    takes, holds = ARCHITECTURES[arch].modality, DATASET_KINDS[dataset.kind].modality
+    if takes != holds:
         problem = (
-            f"{arch!r} models take {ARCH_MODALITY[arch]} data but dataset kind "
-            f"{dataset.kind!r} holds {MODALITY[dataset.kind]} data"
+            f"{arch!r} models take {takes} data but dataset kind {dataset.kind!r} holds "
+            f"{holds} data"
         )
         raise _fail(path, f"{where}.arch", problem)
-    _mapping(path, where, raw, MODEL_KEYS[arch] | {"arch"}, set())
-    for key in MODEL_KEYS[arch] - {"pretrained", "config", "public_pretraining", "channels"}:
+    keys = set(ARCHITECTURES[arch].defaults)
+    _mapping(path, where, raw, keys | {"arch"}, set())
+    for key in keys - _NON_INTEGER_MODEL_KEYS:
         if key in raw:
             _number(path, f"{where}.{key}", raw[key], integer=True, positive=key != "conv1_padding")
     if "channels" in raw:
@@ -567,15 +564,13 @@ def _model(path: Path, where: str, raw: Any, dataset: DatasetSpec) -> dict[str, 
         if "lr" in pre:
             _number(path, f"{where}.public_pretraining.lr", pre["lr"])
     # Bounded before anything is built: a model's weights, and for a CNN its largest layer.
-    largest = 0
-    if arch == "cnn":
-        parameters, largest = _cnn_size(path, where, raw)
-    elif arch == "mlp":
-        parameters = _mlp_size(raw)
-    elif "pretrained" in raw:
-        parameters = 0  # a checkpoint on disk: its size is what it is
-    else:
-        parameters = _roberta_size(path, where, raw.get("config", {}), dataset)
+    check = _SIZE_CHECKS.get(arch)
+    if check is not None:
+        parameters, largest = check(path, where, raw, dataset)
+    else:  # a registered architecture: its own count, if it gives one
+        spec = ARCHITECTURES[arch]
+        parameters = spec.parameters(spec.settings(raw)) if spec.parameters else 0
+        largest = 0
     if parameters > MAX_PARAMETERS:
         raise _fail(
             path,
@@ -602,7 +597,8 @@ def _sizes(path: Path, where: str, raw: dict, task_raw: dict, dataset: DatasetSp
             raise _fail(path, where, f"missing required key {key!r} (in the scenario or its task)")
         values.append(_number(path, f"{where}.{key}", value, integer=True))
     n, m = values
-    size = dataset.size if dataset.kind.startswith("synthetic") else OFFICIAL_SIZES[dataset.kind]
+    kind = DATASET_KINDS[dataset.kind]
+    size = dataset.size if kind.synthetic else kind.official_size
     try:
         check_sizes(size, n, m)
     except ValueError as error:

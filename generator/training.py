@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from micokit.architectures import build_model
+from micokit.archspec import architecture
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
@@ -45,7 +46,7 @@ def pick_device(requested: str) -> torch.device:
 def create_model(scenario: ScenarioSpec, data: TaskData, data_dir) -> nn.Module:
     """Build the scenario's untrained model (RoBERTa from a local checkpoint or a small config)."""
     spec = scenario.model
-    if spec["arch"] != "roberta":
+    if architecture(spec["arch"]).network is not None:
         return build_model(spec)
     from transformers import RobertaConfig, RobertaForSequenceClassification
 

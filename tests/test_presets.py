@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from generator.kinds import DATASET_KINDS
 from generator.presets import PresetError, load_preset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,13 +158,15 @@ def test_model_keys_and_defaults_are_the_architectures_constructor_arguments():
     import inspect
 
     from micokit.architectures import MicoCNN, MicoMLP
+    from micokit.archspec import architecture
 
-    from generator.presets import CNN_DEFAULTS, MLP_DEFAULTS, MODEL_KEYS
+    from generator.presets import CNN_DEFAULTS, MLP_DEFAULTS
 
     for arch, module, defaults in (("cnn", MicoCNN, CNN_DEFAULTS), ("mlp", MicoMLP, MLP_DEFAULTS)):
         parameters = dict(inspect.signature(module.__init__).parameters)
         parameters.pop("self")
-        assert MODEL_KEYS[arch] == set(parameters)
+        assert set(architecture(arch).defaults) == set(parameters)
+        assert architecture(arch).module_class() is module
         assert {k: p.default for k, p in parameters.items()} == {
             k: tuple(v) if isinstance(v, list) else v for k, v in defaults.items()
         }
@@ -317,7 +320,8 @@ def test_bounds_are_far_beyond_micos_own_setup():
     scenarios = [s for t in mico.tasks for s in t.scenarios]
     assert max(s.training.epochs for s in scenarios) * 100 <= presets.MAX_EPOCHS
     assert max(s.epsilon or 0 for s in scenarios) * 10 <= presets.MAX_EPSILON
-    assert max(presets.OFFICIAL_SIZES.values()) * 5 <= presets.MAX_DATASET_SIZE
+    official = [k.official_size for k in DATASET_KINDS.values() if k.official_size]
+    assert max(official) * 5 <= presets.MAX_DATASET_SIZE
     assert max(s.dataset.max_length for s in scenarios) <= presets.MAX_TEXT_LENGTH
     # roberta-base, MICO's largest model, has 125 M parameters.
     assert 125_000_000 * 8 <= presets.MAX_PARAMETERS

@@ -7,12 +7,13 @@ Architecture parameters live in the preset and are published in each task's ``ma
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
+
+from .archspec import architecture, find
 
 
 class MicoCNN(nn.Module):
@@ -67,50 +68,33 @@ class MicoMLP(nn.Module):
         return self.layers(x)
 
 
-def build_model(arch: dict[str, Any]) -> nn.Module:
-    """Build an untrained CNN or MLP from its architecture record (``arch`` key selects which).
+def build_model(arch: Mapping[str, Any]) -> nn.Module:
+    """Build an untrained model from its architecture record (``arch`` names the registry entry).
 
-    RoBERTa models are not built here: they are saved with ``save_pretrained`` and loaded with
-    ``transformers`` (see :func:`micokit.loading.load_model`).
+    Transformers checkpoints (RoBERTa) are not built here: they are saved with
+    ``save_pretrained`` and loaded with ``transformers`` (see :func:`micokit.loading.load_model`).
+    Lists in the record (a CNN's ``channels``) reach the constructor as tuples.
     """
-    params = {k: v for k, v in arch.items() if k not in ("arch", "pretrained", "config")}
-    if arch["arch"] == "cnn":
-        if "channels" in params:
-            params["channels"] = tuple(params["channels"])
-        return MicoCNN(**params)
-    if arch["arch"] == "mlp":
-        return MicoMLP(**params)
-    raise ValueError(f"build_model handles 'cnn' and 'mlp', not {arch['arch']!r}")
-
-
-ROBERTA_LABELS = 2  # the generator trains binary sentiment classifiers
-
-
-def _param(module: type[nn.Module], arch: Mapping[str, Any], name: str) -> Any:
-    """An architecture parameter, or the constructor's default when the record omits it."""
-    return arch.get(name, inspect.signature(module).parameters[name].default)
+    spec = architecture(arch["arch"])
+    if spec.network is None:
+        raise ValueError(f"build_model builds modules, not the transformers model {spec.name!r}")
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.settings(arch).items()}
+    return spec.module_class()(**params)
 
 
 def input_shape(arch: Mapping[str, Any]) -> tuple[Any, ...] | None:
     """Shape of one input point (C×H×W for the CNN, F for the MLP); None for text models.
 
-    Read from the same defaults the constructors use, so that a dataset can be checked
-    against a manifest's architecture before any model is built.
+    Read from the record and the registry's defaults, so that a dataset can be checked against
+    a manifest's architecture before any model is built.
     """
-    if arch.get("arch") == "cnn":
-        size = _param(MicoCNN, arch, "image_size")
-        return (_param(MicoCNN, arch, "in_channels"), size, size)
-    if arch.get("arch") == "mlp":
-        return (_param(MicoMLP, arch, "in_features"),)
-    return None
+    spec = find(arch)
+    if spec is None or spec.input_shape is None:
+        return None
+    return spec.input_shape(spec.settings(arch))
 
 
 def num_classes(arch: Mapping[str, Any]) -> Any:
     """How many classes the architecture's logits have; None for an architecture unknown here."""
-    if arch.get("arch") == "cnn":
-        return _param(MicoCNN, arch, "num_classes")
-    if arch.get("arch") == "mlp":
-        return _param(MicoMLP, arch, "num_classes")
-    if arch.get("arch") == "roberta":
-        return ROBERTA_LABELS
-    return None
+    spec = find(arch)
+    return None if spec is None else spec.classes(arch)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .architectures import input_shape, num_classes
+from .archspec import find
 from .datasets import KNOWN_KINDS, Points, TaskDataset, load_local, load_shipped
 from .errors import DataError, OptionError
 from .layout import (
@@ -126,6 +127,13 @@ class Scenario:
             if isinstance(source.get("max_length"), int):
                 return source["max_length"]
         return None
+
+    @property
+    def weights(self) -> str:
+        """What each model folder holds: WEIGHTS_FILE (a safetensors state dict of a module
+        micokit builds) or WEIGHTS_DIR (a transformers save_pretrained folder)."""
+        spec = find(self.architecture)
+        return spec.weights if spec is not None else WEIGHTS_FILE
 
     @property
     def dataset_kind(self) -> str | None:
@@ -425,7 +433,7 @@ class ModelRef:
     def load(self, device: str | torch.device | None = "cpu") -> LoadedModel:
         """The network in eval mode on ``device`` (``"auto"``: GPU when available)."""
         device = pick_device(device)
-        if self.scenario.architecture.get("arch") == "roberta":
+        if self.scenario.weights == WEIGHTS_DIR:
             return self._load_roberta(device)
         from safetensors.torch import load_file
 
@@ -579,7 +587,8 @@ class Task:
         source = dataset.source or f"dataset {dataset.name!r}"
         arch = scenario.architecture.get("arch")
         against = f"the {arch} model of scenario {scenario.id!r} ({self.manifest_path})"
-        text = arch == "roberta"
+        spec = find(scenario.architecture)
+        text = spec is not None and spec.text
         if text != (dataset.sentences is not None):
             holds = "sentences" if dataset.sentences is not None else "feature arrays"
             raise DataError(f"{source}: holds {holds}, which {against} cannot take")
