@@ -68,6 +68,16 @@ def test_kill_mid_model_then_rerun_gives_a_complete_store(tmp_path):
     assert not [p for p in store.rglob(".tmp-*")], "partial directories were left behind"
 
 
+def _sigint_as_on_a_terminal() -> None:
+    """Run in the child before exec: SIGINT back to its default disposition.
+
+    A job started in the background of a non-interactive shell (``cmd &``, as CI runners
+    and nohup do) inherits SIGINT *ignored*, and Python then installs no KeyboardInterrupt
+    handler, so Ctrl-C would be lost; an organizer's terminal delivers it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_reports_how_to_resume(tmp_path):
     store = tmp_path / "store"
     process = subprocess.Popen(
@@ -86,6 +96,7 @@ def test_ctrl_c_reports_how_to_resume(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_as_on_a_terminal,
     )
     deadline = time.monotonic() + 120
     while not _finished(store) and time.monotonic() < deadline:
