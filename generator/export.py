@@ -75,6 +75,12 @@ PUBLIC_METADATA = (
 )
 
 
+# What the run itself took: different on every rebuild of the same model, so it stays in the
+# store. Published, it would make two reproducible builds of one competition give different
+# participant archives, and SHA256SUMS would not vouch for a rebuild.
+RUN_METADATA = ("wall_time_s",)
+
+
 def _atomic_dir(final: Path):
     """A temporary sibling directory that replaces ``final`` only once fully written."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -284,6 +290,8 @@ def _public_model(source: Path, target: Path, phase: str, disclose_training: boo
     for name in PUBLIC_FILES[phase]:
         shutil.copy2(source / name, target / name)
     metadata = json.loads((source / METADATA_FILE).read_text())
+    for key in RUN_METADATA:
+        metadata.pop(key, None)
     if phase != "train":
         metadata = {k: metadata[k] for k in PUBLIC_METADATA if k in metadata}
         if disclose_training:

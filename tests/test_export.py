@@ -62,6 +62,16 @@ def test_train_models_publish_everything_participants_learn_from(tiny_store, tin
     assert not (model / "private.json").exists()
 
 
+def test_published_metadata_is_the_stores_without_the_run_time(tiny_store, tiny_export):
+    """A rebuild in reproducible mode then gives byte-identical archives (SHA256SUMS holds)."""
+    public, _ = tiny_export
+    relative = "image/image_inf/train/model_0/metadata.json"
+    stored = json.loads((tiny_store / relative).read_text())
+    published = json.loads((public / relative).read_text())
+    assert "wall_time_s" in stored and "wall_time_s" not in published
+    assert published == {k: v for k, v in stored.items() if k != "wall_time_s"}
+
+
 def test_dp_distinguisher_discloses_training_data_but_not_membership(tiny_store, tiny_export):
     public, _ = tiny_export
     for model in sorted(tiny_store.glob("ddp/*/dev/model_*")):
