@@ -64,17 +64,31 @@ def register(kind: DatasetKind) -> DatasetKind:
 
 _HERE = "generator.datasets:"
 for _kind in (
-    DatasetKind("cifar10", "image", _HERE + "cifar10_of", 60_000, True, _HERE + "missing_cifar10"),
-    DatasetKind("sst2", "text", _HERE + "sst2_of", 68_221, True, _HERE + "missing_sst2"),
+    DatasetKind(
+        "cifar10",
+        "image",
+        _HERE + "cifar10_of",
+        official_size=60_000,
+        needs_path=True,
+        missing_files=_HERE + "missing_cifar10",
+    ),
+    DatasetKind(
+        "sst2",
+        "text",
+        _HERE + "sst2_of",
+        official_size=68_221,
+        needs_path=True,
+        missing_files=_HERE + "missing_sst2",
+    ),
     DatasetKind(
         "purchase100",
         "tabular",
         _HERE + "purchase100_of",
-        197_324,
-        True,
-        _HERE + "missing_purchase100",
+        official_size=197_324,
+        needs_path=True,
+        missing_files=_HERE + "missing_purchase100",
     ),
-    DatasetKind("digits", "image", _HERE + "digits_of", 1_797),
+    DatasetKind("digits", "image", _HERE + "digits_of", official_size=1_797),
     DatasetKind("synthetic_purchase", "tabular", _HERE + "synthetic_purchase_of"),
     DatasetKind("synthetic_text", "text", _HERE + "synthetic_text_of"),
 ):

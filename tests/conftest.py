@@ -32,6 +32,26 @@ def run_generator(*args: str, env_extra: dict[str, str] | None = None, check: bo
     return result
 
 
+def generate_scenario(
+    store: Path, scenario: list[str], *extra: str, preset: Path = TINY_PRESET, **kwargs
+):
+    """``generate`` of the ``--tasks``/``--scenarios`` choice ``scenario`` into ``store``, in
+    reproducible mode unless ``env_extra`` says otherwise (the modules' ``generate`` helpers)."""
+    env = kwargs.pop("env_extra", {"MICO_MASTER_SEED": TINY_MASTER_SEED})
+    return run_generator(
+        "generate",
+        "--preset",
+        str(preset),
+        *scenario,
+        "--store",
+        str(store),
+        "--quiet",
+        *extra,
+        env_extra=env,
+        **kwargs,
+    )
+
+
 def snapshot(store: Path) -> dict[str, object]:
     """Every file of the store by relative path: bytes, or metadata without its wall time."""
     files: dict[str, object] = {}

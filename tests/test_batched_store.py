@@ -27,7 +27,7 @@ from generator.store import (
 )
 from generator.trainers import TRAINERS
 
-from .conftest import TINY_MASTER_SEED, TINY_PRESET, run_generator, snapshot
+from .conftest import TINY_MASTER_SEED, TINY_PRESET, generate_scenario, run_generator, snapshot
 
 # ε = ∞, the cheapest batched scenario to set up (no σ to calibrate); DP-SGD in a group is held
 # against Opacus in test_batched_training.
@@ -36,19 +36,8 @@ MODELS = 7
 SEED_ENV = {"MICO_MASTER_SEED": TINY_MASTER_SEED}
 
 
-def generate(store: Path, *extra: str, preset: Path = TINY_PRESET, check: bool = True):
-    return run_generator(
-        "generate",
-        "--preset",
-        str(preset),
-        *SCENARIO,
-        "--store",
-        str(store),
-        "--quiet",
-        *extra,
-        env_extra=SEED_ENV,
-        check=check,
-    )
+def generate(store: Path, *extra: str, **kwargs):
+    return generate_scenario(store, SCENARIO, *extra, **kwargs)
 
 
 def tabular(phase: str, index: int) -> ModelId:

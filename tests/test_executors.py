@@ -28,7 +28,14 @@ from generator.presets import load_preset
 from generator.ray_executor import default_chunk_size, plan_resources
 from generator.store import GenerationContext, ModelId, find_stale
 
-from .conftest import ROOT, TINY_MASTER_SEED, TINY_PRESET, run_generator, snapshot
+from .conftest import (
+    ROOT,
+    TINY_MASTER_SEED,
+    TINY_PRESET,
+    generate_scenario,
+    run_generator,
+    snapshot,
+)
 
 SCENARIO = ["--tasks", "image", "--scenarios", "image_inf"]
 MODELS = 7  # tiny preset: 3 train + 2 dev + 2 final
@@ -37,19 +44,8 @@ SEED_ENV = {"MICO_MASTER_SEED": TINY_MASTER_SEED}
 WORKER_MARK = {"local": "multiprocessing.spawn", "ray": "ray::generator.train_models"}
 
 
-def generate(store: Path, *extra: str, preset: Path = TINY_PRESET, **kwargs):
-    return run_generator(
-        "generate",
-        "--preset",
-        str(preset),
-        *SCENARIO,
-        "--store",
-        str(store),
-        "--quiet",
-        *extra,
-        env_extra=kwargs.pop("env_extra", SEED_ENV),
-        **kwargs,
-    )
+def generate(store: Path, *extra: str, **kwargs):
+    return generate_scenario(store, SCENARIO, *extra, **kwargs)
 
 
 def model_dirs(store: Path) -> list[Path]:

@@ -16,6 +16,8 @@ import time
 from .conftest import ROOT, TINY_MASTER_SEED, TINY_PRESET, run_generator
 
 ARGS = ["--preset", str(TINY_PRESET), "--tasks", "tabular", "--scenarios", "tabular_hi", "--quiet"]
+# The generator on one worker, as a child process the tests interrupt (add "--store", path).
+GENERATE = [sys.executable, "-m", "generator", "generate", *ARGS, "--workers", "1"]
 
 
 def _finished(store):
@@ -28,17 +30,7 @@ def _finished(store):
 def test_kill_mid_model_then_rerun_gives_a_complete_store(tmp_path):
     store = tmp_path / "store"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "generate",
-            *ARGS,
-            "--store",
-            str(store),
-            "--workers",
-            "1",
-        ],
+        [*GENERATE, "--store", str(store)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -81,17 +73,7 @@ def _sigint_as_on_a_terminal() -> None:
 def test_ctrl_c_reports_how_to_resume(tmp_path):
     store = tmp_path / "store"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "generate",
-            *ARGS,
-            "--store",
-            str(store),
-            "--workers",
-            "1",
-        ],
+        [*GENERATE, "--store", str(store)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

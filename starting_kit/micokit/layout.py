@@ -145,10 +145,7 @@ def reference_manifest(
         "format": REFERENCE_FORMAT,
         "task": task,
         "phase": phase,
-        "scenarios": [
-            {key: s[key] for key in ("id", "label", "epsilon", "delta", "models")}
-            for s in scenarios
-        ],
+        "scenarios": list(scenarios),
     }
     if disclosure is not None:
         manifest["disclosure"] = disclosure
