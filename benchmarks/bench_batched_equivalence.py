@@ -33,12 +33,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scoring_program")]
 from micokit.attacks import logit_confidence  # noqa: E402
 from scorer_metrics import alpha_key, compute_metrics  # noqa: E402
 
-from generator.datasets import load_dataset  # noqa: E402
-from generator.presets import load_preset  # noqa: E402
-from generator.seeds import model_seeds, torch_seed  # noqa: E402
-from generator.splits import make_split  # noqa: E402
-from generator.store import select_models  # noqa: E402
-from generator.trainers import Run, train_runs  # noqa: E402
+from generator.build.datasets import load_dataset  # noqa: E402
+from generator.build.store import select_models  # noqa: E402
+from generator.build.trainers import Run, train_runs  # noqa: E402
+from generator.spec.presets import load_preset  # noqa: E402
+from generator.spec.seeds import model_seeds, torch_seed  # noqa: E402
+from generator.spec.splits import make_split  # noqa: E402
 
 
 def runs_for(preset, scenario, data, master: str):

@@ -1,7 +1,7 @@
 """Demo calibration over several fresh builds: does every promise of the demo hold every time?
 
 Each build generates the preset into a new store under its own master seed (new splits, new
-training randomness), then writes every task's calibration report (generator/calibration.py: the
+training randomness), then writes every task's calibration report (generator/publish/calibration.py: the
 starting kit's attacks on the train models, scored with the scorer's code, 95% model-bootstrap
 intervals). Per scenario and build it prints mean test accuracy and each attack's TPR@0.1 with
 its interval, names the strongest attack, and lists the report's flags; the last table gives
@@ -27,8 +27,8 @@ from statistics import median
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generator.calibration import ATTACK_TITLES, build_report  # noqa: E402
-from generator.presets import load_preset  # noqa: E402
+from generator.publish.calibration import ATTACK_TITLES, build_report  # noqa: E402
+from generator.spec.presets import load_preset  # noqa: E402
 
 
 def build(preset: str, store: Path, seed: str, tasks: list[str] | None) -> float:

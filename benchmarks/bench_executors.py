@@ -103,9 +103,9 @@ def compare_executors(options: argparse.Namespace) -> None:
 def compare_packing(options: argparse.Namespace) -> None:
     """Models per hour for one task with several models sharing each GPU (local pool)."""
     sys.path.insert(0, str(REPO))
-    from generator.executors import gpu_count, run_models
-    from generator.presets import load_preset
-    from generator.store import GenerationContext, select_models
+    from generator.build.executors import gpu_count, run_models
+    from generator.build.store import GenerationContext, select_models
+    from generator.spec.presets import load_preset
 
     gpus = gpu_count()
     if not gpus:

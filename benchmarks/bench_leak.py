@@ -69,7 +69,7 @@ import scorer_disclosure  # noqa: E402
 import scorer_metrics as metrics  # noqa: E402
 from leak_attack import ScenarioAttack, View, project, view_features  # noqa: E402
 
-from generator.schedule import parse_schedule  # noqa: E402  (the preset's own default)
+from generator.spec.schedule import parse_schedule  # noqa: E402  (the preset's own default)
 
 SUBMISSIONS_PER_DAY = 30
 

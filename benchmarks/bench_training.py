@@ -2,7 +2,7 @@
 
 Every trainer trains whole models end to end as the store would call it — initial weights,
 Poisson batches, clipping, noise, optimizer steps, evaluation — on the same synthetic
-Purchase-100-shaped data (generator.datasets.synthetic_purchase, 600 binary features, 100
+Purchase-100-shaped data (generator.build.datasets.synthetic_purchase, 600 binary features, 100
 classes) and the demo preset's tabular DP scenario (MicoMLP 600 → 128 → 100, tanh, Adam,
 C = 2.6, ε = 4), with two sizes:
 
@@ -10,9 +10,9 @@ C = 2.6, ε = 4), with two sizes:
 - ``mico``: MICO-sized batches (batch 512) on a larger training set (``--rows``, default
   15000: q = 1/30, expected batch 500).
 
-Opacus runs go through :func:`generator.training.train_model` (grad_sample_mode ``hooks`` or
+Opacus runs go through :func:`generator.build.training.train_model` (grad_sample_mode ``hooks`` or
 ``ghost``), one model at a time; the batched trainer through
-:func:`generator.batched.train_mlps_batched` with K models at once. σ and ε are computed once
+:func:`generator.build.batched.train_mlps_batched` with K models at once. σ and ε are computed once
 before timing (both trainers share the cached accountant calls), so the figures are training
 cost. Repeats are interleaved and medians reported, so that load from other jobs on a shared
 machine falls on all trainers alike; the load average is printed with the table.
@@ -52,15 +52,15 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from generator.batched import train_mlps_batched  # noqa: E402
-from generator.datasets import synthetic_purchase  # noqa: E402
-from generator.presets import load_preset  # noqa: E402
-from generator.training import (  # noqa: E402
+from generator.build.batched import train_mlps_batched  # noqa: E402
+from generator.build.datasets import synthetic_purchase  # noqa: E402
+from generator.build.training import (  # noqa: E402
     achieved_epsilon,
     noise_multiplier,
     pick_device,
     train_model,
 )
+from generator.spec.presets import load_preset  # noqa: E402
 
 EVAL_ROWS = 500
 

@@ -15,8 +15,8 @@ from micokit.cli import positive_int
 
 from . import __version__
 from .errors import UsageError, debugging
-from .presets import DEFAULT_BATCH_MODELS
-from .seeds import MASTER_SEED_ENV
+from .spec.presets import DEFAULT_BATCH_MODELS
+from .spec.seeds import MASTER_SEED_ENV
 
 __all__ = ["UsageError", "build_parser", "main"]
 

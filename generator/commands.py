@@ -17,15 +17,15 @@ from pathlib import Path
 from micokit.errors import MicokitError
 from micokit.layout import PHASES
 
-from .datasets import DatasetError, check_available, load_dataset, resolve_model_path
-from .devices import check_device
+from .build.datasets import DatasetError, check_available, load_dataset, resolve_model_path
+from .build.devices import check_device
+from .build.store import GenerationContext, find_stale, select_models, sweep_partial
+from .build.tracking import DEFAULT_RETRIES
 from .errors import GeneratorError, UsageError
-from .export import ExportError, export_public, export_reference, model_tasks, verify_store
 from .locks import folder_lock
-from .presets import Preset, load_preset
-from .seeds import MASTER_SEED_ENV
-from .store import GenerationContext, find_stale, select_models, sweep_partial
-from .tracking import DEFAULT_RETRIES
+from .publish.export import ExportError, export_public, export_reference, model_tasks, verify_store
+from .spec.presets import Preset, load_preset
+from .spec.seeds import MASTER_SEED_ENV
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -127,7 +127,7 @@ def preflight(preset: Preset, data_dir: Path | None, tasks) -> None:
     Each dataset is loaded once here: a malformed file then stops the run with one line, instead
     of failing (and being retried) in every model, and n + m is checked against its real size.
     """
-    from .splits import check_sizes
+    from .spec.splits import check_sizes
 
     chosen = [task for task in preset.tasks if not tasks or task.id in tasks]
     check_available([s.dataset for task in chosen for s in task.scenarios], data_dir)
@@ -194,7 +194,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def generate(preset: Preset, options: GenerateOptions) -> bool:
     """Train every chosen model not finished yet; print a summary; True when none failed."""
-    from .executors import run_models
+    from .build.executors import run_models
 
     tasks, scenarios, phases = _csv(options.tasks), _csv(options.scenarios), _csv(options.phases)
     _check_choices(preset, tasks, scenarios, phases)
@@ -324,14 +324,14 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 
 def _bundle(preset: Preset, args: argparse.Namespace, out: Path) -> int:
-    from .bundle import (
+    from .publish.bundle import (
         ORGANIZER_SUMS,
         PUBLISHED_SUMS,
         build_task_bundles,
         clear_outputs,
         write_checksums,
     )
-    from .calibration import build_report, report_flags
+    from .publish.calibration import build_report, report_flags
 
     clear_outputs(out)
     timings = {}
@@ -395,7 +395,7 @@ def _bundle(preset: Preset, args: argparse.Namespace, out: Path) -> int:
 
 
 def cmd_check_bundle(args: argparse.Namespace) -> int:
-    from .checkbundle import check_bundles, summary
+    from .publish.checkbundle import check_bundles, summary
 
     preset = load_preset(args.preset)
     problems = check_bundles(preset, Path(args.bundles))
@@ -436,12 +436,12 @@ def _count_option(name: str, text: str, maximum: int) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Print what training the preset takes (generator.plan); ``--json`` also writes it."""
+    """Print what training the preset takes (generator.build.plan); ``--json`` also writes it."""
     import json
 
-    from .devices import usable_device
-    from .plan import MAX_STEPS, plan_preset, render
-    from .presets import MAX_BATCH_MODELS
+    from .build.devices import usable_device
+    from .build.plan import MAX_STEPS, plan_preset, render
+    from .spec.presets import MAX_BATCH_MODELS
     from .writes import write_text_atomic
 
     steps = _count_option("--steps", args.steps, MAX_STEPS)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from micokit.layout import PHASES
 
+from .build.store import GenerationContext, ModelId, find_stale, is_finished, select_models
 from .locks import claim_path, holder, is_claimed
-from .presets import Preset
-from .store import GenerationContext, ModelId, find_stale, is_finished, select_models
+from .spec.presets import Preset
 
 
 def store_status(
@@ -17,7 +17,7 @@ def store_status(
 ) -> str:
     """A table with one row per scenario: finished/expected per phase, and stale models if asked.
 
-    Staleness is decided by :func:`generator.store.find_stale`, the same check ``generate``
+    Staleness is decided by :func:`generator.build.store.find_stale`, the same check ``generate``
     makes; it loads each dataset to fingerprint it, so it is opt-in.
     """
     stale: Counter = Counter()

@@ -13,7 +13,7 @@ score at 2 decimals raised that beyond 300 submissions (at least 174 for any att
 The reference manifest of a restricted phase carries ``"disclosure": {"scores": VIEW,
 "decimals": N}`` (docs/layouts.md); a manifest without it (the Final phase) gets the full
 output. This module is the single definition of the views and their limits: the generator
-imports it from this folder (generator/disclosure.py) to validate the preset and to write the
+imports it from this folder (generator/spec/disclosure.py) to validate the preset and to write the
 manifest, and score.py sends scores.txt, scores.json, its printed scores and the detailed page
 through :func:`disclose` and :func:`restricted_html`. Python 3.7 syntax; it needs only the
 scorer's own ``scorer_metrics``.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.presets import load_preset
+from generator.spec.presets import load_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_PRESET = ROOT / "tests" / "presets" / "tiny.yaml"
@@ -144,7 +144,7 @@ def tiny_export(tiny_store, tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def bundles(tiny_preset, tiny_export, tmp_path_factory) -> Path:
     """Every bundle of the tiny preset, with SHA256SUMS, as ``make bundle`` writes them."""
-    from generator.bundle import build_task_bundles, write_checksums
+    from generator.publish.bundle import build_task_bundles, write_checksums
 
     public, reference = tiny_export
     out = tmp_path_factory.mktemp("bundles")

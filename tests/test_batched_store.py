@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.executors import torch_threads
-from generator.presets import TRAINER_ARCHS, load_preset
-from generator.store import (
+from generator.build.executors import torch_threads
+from generator.build.store import (
     GenerationContext,
     ModelId,
     config_parts,
@@ -25,7 +24,8 @@ from generator.store import (
     training_group,
     work_units,
 )
-from generator.trainers import TRAINERS
+from generator.build.trainers import TRAINERS
+from generator.spec.presets import TRAINER_ARCHS, load_preset
 
 from .conftest import TINY_MASTER_SEED, TINY_PRESET, generate_scenario, run_generator, snapshot
 
@@ -92,7 +92,7 @@ def test_ray_trains_batched_groups_into_the_same_store(tmp_path, reference):
 def test_an_interrupted_group_leaves_whole_models_and_resumes_to_the_same_store(
     tmp_path, tiny_preset, reference, monkeypatch
 ):
-    import generator.store as store_module
+    import generator.build.store as store_module
 
     store = tmp_path / "store"
     real_store_model = store_module._store_model

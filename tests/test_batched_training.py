@@ -1,7 +1,7 @@
 """The batched MLP trainer is K copies of train_model: same gradients, batches, noise, weights.
 
 One-step checks feed Opacus 1.6 (PrivacyEngine.make_private, as training._train_dp calls it) and
-generator.batched the same Poisson batches and the same noise tensors, in float64, and compare
+generator.build.batched the same Poisson batches and the same noise tensors, in float64, and compare
 the noised gradient and the optimizer's update. Whole-run checks compare train_mlps_batched
 with train_model on the tiny preset's tabular scenarios, seed for seed.
 """
@@ -19,11 +19,11 @@ from micokit.architectures import MicoMLP, build_model
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from generator import batched
-from generator.datasets import load_dataset
-from generator.presets import TrainingSpec
-from generator.splits import make_split
-from generator.training import make_optimizer, train_model
+from generator.build import batched
+from generator.build.datasets import load_dataset
+from generator.build.training import make_optimizer, train_model
+from generator.spec.presets import TrainingSpec
+from generator.spec.splits import make_split
 
 SHAPE = {"in_features": 24, "hidden": 12, "num_classes": 5}
 N, BATCH = 64, 16  # 4 Poisson batches per epoch: q = 1/4, expected batch int(64/4) = 16
@@ -271,7 +271,7 @@ def test_a_model_that_goes_non_finite_is_reported_and_the_others_continue(tabula
 
 def test_padding_slots_read_a_zero_row_never_a_model_s_own_data():
     """Batches are padded to the longest; a padded slot must not carry (say) a NaN row."""
-    from generator.datasets import TaskData
+    from generator.build.datasets import TaskData
 
     features = torch.full((6, 3), float("nan"))
     data = TaskData("t", "tabular", np.zeros(6, dtype=np.int64), features=features)
@@ -284,7 +284,7 @@ def test_padding_slots_read_a_zero_row_never_a_model_s_own_data():
 
 def test_both_accuracy_paths_agree_with_training_evaluate(tabular):
     """All-rows evaluation (when the models cover most rows) and per-model evaluation."""
-    from generator.training import evaluate
+    from generator.build.training import evaluate
 
     task, data = tabular
     scenario = task.scenario("tabular_inf")

@@ -16,26 +16,26 @@ import zipfile
 import pytest
 import yaml
 
-from generator.bundle import (
+from generator.build.store import read_lines
+from generator.publish.bundle import (
     CHECKSUM_FILES,
     ORGANIZER_SUMS,
     PUBLISHED_SUMS,
     build_task_bundles,
     write_checksums,
 )
-from generator.checkbundle import (
+from generator.publish.checkbundle import (
     check_bundles,
     check_codabench,
     check_codalab,
     check_data_archive,
     first_error,
 )
-from generator.columns import score_keys
-from generator.export import ExportError
-from generator.platforms import render_codabench_yaml, render_codalab_yaml
-from generator.presets import load_preset
-from generator.store import read_lines
-from generator.zips import write_zip
+from generator.publish.columns import score_keys
+from generator.publish.export import ExportError
+from generator.publish.platforms import render_codabench_yaml, render_codalab_yaml
+from generator.publish.zips import write_zip
+from generator.spec.presets import load_preset
 
 from .conftest import TINY_PRESET, run_generator
 
@@ -296,7 +296,7 @@ def test_checksums_list_only_the_bundles_this_run_wrote(tiny_preset, tiny_export
 
 
 def test_archived_trees_leave_out_desktop_and_jupyter_leftovers(tmp_path):
-    from generator.zips import tree_entries
+    from generator.publish.zips import tree_entries
 
     kept = ["kit.py", "notebooks/image.ipynb"]
     left_out = ["notebooks/.ipynb_checkpoints/image.ipynb", "__MACOSX/kit.py", "._kit.py"]

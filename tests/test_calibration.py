@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from generator.calibration import (
+from generator.publish.calibration import (
     ATTACK_TITLES,
     _ordering_flags,
     _weak_signal_flags,
@@ -19,7 +19,7 @@ from generator.calibration import (
     report_flags,
     usefulness_flags,
 )
-from generator.presets import ReportSpec
+from generator.spec.presets import ReportSpec
 
 ATTACK_KEYS = ("tpr_at_fpr_0.1", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001", "auc")
 
@@ -139,7 +139,7 @@ def test_report_figures_are_exactly_micokits(image_report, tiny_export):
     from micokit.loading import open_task
     from micokit.submission import load_scorer
 
-    from generator.columns import SCORING_DIR
+    from generator.publish.columns import SCORING_DIR
 
     _, json_path = image_report
     figures = json.loads(json_path.read_text())

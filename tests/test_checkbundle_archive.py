@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from generator.bundle import ORGANIZER_SUMS, PUBLISHED_SUMS
-from generator.checkbundle import check_data_archive, checksum_problems
-from generator.zips import write_zip
+from generator.publish.bundle import ORGANIZER_SUMS, PUBLISHED_SUMS
+from generator.publish.checkbundle import check_data_archive, checksum_problems
+from generator.publish.zips import write_zip
 
 from .conftest import TINY_PRESET, run_generator
 

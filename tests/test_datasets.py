@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from micokit.datasets import CIFAR10_MEAN
 
-from generator.datasets import (
+from generator.build.datasets import (
     CIFAR10_FILES,
     DatasetError,
     load_cifar10,
@@ -91,7 +91,7 @@ def test_synthetic_sets_are_deterministic_and_varied():
 
 def test_neutral_sentences_carry_no_sentiment_word_and_coin_flip_labels():
     """Neutral sentences are the ones a model can fit only by memorising (see the demo preset)."""
-    from generator.datasets import _NEGATIVE, _NEUTRAL, _POSITIVE
+    from generator.build.datasets import _NEGATIVE, _NEUTRAL, _POSITIVE
 
     def words_of(sentence: str, vocabulary: list[str]) -> set[str]:
         return set(sentence.replace(",", "").split()) & set(vocabulary)
@@ -109,7 +109,7 @@ def test_neutral_sentences_carry_no_sentiment_word_and_coin_flip_labels():
 
 def test_the_default_corpus_has_no_neutral_sentences():
     """Presets written before the neutral fraction existed keep their exact corpus."""
-    from generator.datasets import _NEUTRAL
+    from generator.build.datasets import _NEUTRAL
 
     sentences, _ = synthetic_sentences(500, 4)
     assert not any(set(s.split()) & set(_NEUTRAL) for s in sentences)
@@ -118,8 +118,8 @@ def test_the_default_corpus_has_no_neutral_sentences():
 def test_an_unreadable_dataset_location_is_a_dataset_error_not_a_traceback(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from generator.datasets import check_available
-    from generator.presets import DatasetSpec
+    from generator.build.datasets import check_available
+    from generator.spec.presets import DatasetSpec
 
     def refuse(self):
         raise PermissionError(13, "Permission denied", str(self))
@@ -134,8 +134,8 @@ def test_an_unreadable_dataset_location_is_a_dataset_error_not_a_traceback(tmp_p
 
 
 def test_every_missing_dataset_file_is_named_in_one_line(tmp_path):
-    from generator.datasets import check_available
-    from generator.presets import DatasetSpec
+    from generator.build.datasets import check_available
+    from generator.spec.presets import DatasetSpec
 
     specs = [
         DatasetSpec(kind="cifar10", path="cifar-10-batches-py"),

@@ -3,7 +3,7 @@
 The preset's ``competition.development_scores`` / ``development_decimals`` reach the scorer only
 through the dev reference manifest; the columns of both platforms serve both phases, so they
 keep every key at the precision Final needs, and a dev score lacking a key leaves a blank cell
-(generator/columns.py cites the platform code). check-bundle's rules refuse a dev reference
+(generator/publish/columns.py cites the platform code). check-bundle's rules refuse a dev reference
 without the preset's disclosure, a final reference with one, and scorer output that shows more
 than its phase allows.
 """
@@ -13,19 +13,19 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from generator.bundle import scoring_entries
-from generator.columns import development_keys, leaderboard_keys, score_decimals, score_keys
-from generator.conformance import (
+from generator.publish.bundle import scoring_entries
+from generator.publish.columns import development_keys, leaderboard_keys, score_decimals, score_keys
+from generator.publish.conformance import (
     codabench_rules,
     codalab_rules,
     reference_disclosure_rules,
     scored_output_rules,
 )
-from generator.disclosure import Disclosure, parse_disclosure
-from generator.export import reference_manifest
-from generator.pages import render_markdown_pages
-from generator.platforms import render_codabench_yaml, render_codalab_yaml
-from generator.presets import load_preset
+from generator.publish.export import reference_manifest
+from generator.publish.pages import render_markdown_pages
+from generator.publish.platforms import render_codabench_yaml, render_codalab_yaml
+from generator.spec.disclosure import Disclosure, parse_disclosure
+from generator.spec.presets import load_preset
 
 from .test_presets import _write
 

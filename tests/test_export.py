@@ -7,7 +7,7 @@ import json
 import numpy as np
 from micokit.layout import NONCHALLENGE_FILE
 
-from generator.store import read_lines
+from generator.build.store import read_lines
 
 PRIVATE_NAMES = {"solution.csv", "seed_membership", "training_indices.csv", "private.json"}
 

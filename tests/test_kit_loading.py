@@ -77,7 +77,7 @@ def test_open_task_errors_are_one_clear_line(tmp_path, tiny_export):
 
 
 def _fake_cifar(folder, rng):
-    from generator.datasets import CIFAR10_FILES
+    from generator.build.datasets import CIFAR10_FILES
 
     folder.mkdir()
     for name in CIFAR10_FILES:
@@ -89,7 +89,7 @@ def _fake_cifar(folder, rng):
 
 
 def test_local_loaders_match_the_generator(tmp_path):
-    from generator import datasets as gen
+    from generator.build import datasets as gen
 
     rng = np.random.default_rng(0)
     _fake_cifar(tmp_path / "cifar", rng)

@@ -14,8 +14,8 @@ from micokit.loading import open_task
 from micokit.submission import load_scorer, validate
 from nbclient import NotebookClient
 
-from generator.bundle import data_archive_name
-from generator.presets import load_preset
+from generator.publish.bundle import data_archive_name
+from generator.spec.presets import load_preset
 
 from .conftest import ROOT, TINY_PRESET
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKED = sorted(
     p
     for folder in ("generator", "starting_kit/micokit")
-    for p in (ROOT / folder).glob("*.py")
+    for p in (ROOT / folder).rglob("*.py")
     if p.name != "layout.py"
 )
 # Every file name and format tag the layout defines (WEIGHTS_DIR and DATA_DIR, "model" and

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from generator.plan import EPSILON_TOLERANCE, SYNTHETIC_NOTE, memory_estimate, schedule
+from generator.build.plan import EPSILON_TOLERANCE, SYNTHETIC_NOTE, memory_estimate, schedule
 from tests.conftest import TINY_PRESET, run_generator
 
 
@@ -118,8 +118,8 @@ def test_schedule_is_the_loaders(tiny_preset) -> None:
 
 def test_plan_matches_a_trained_model(planned, tiny_preset) -> None:
     """One DP and one ε = ∞ model trained by train_model record the plan's q, steps and σ."""
-    from generator.datasets import load_dataset
-    from generator.training import train_model
+    from generator.build.datasets import load_dataset
+    from generator.build.training import train_model
 
     _, result = planned
     by_id = {row["scenario"]: row for row in result["scenarios"]}
@@ -170,8 +170,8 @@ def test_pretrained_roberta_is_built_from_its_config(tmp_path) -> None:
     """A ``pretrained`` RoBERTa: random weights from the config.json under the data directory."""
     from transformers import RobertaConfig
 
-    from generator.plan import build_model
-    from generator.presets import load_preset
+    from generator.build.plan import build_model
+    from generator.spec.presets import load_preset
 
     preset_file = tmp_path / "pretrained.yaml"
     preset_file.write_text(

@@ -1,7 +1,7 @@
 """check-bundle as a conformance checker: each launch-day failure of issue #10, planted in a
 bundle that otherwise passes, is named in one line.
 
-The rules follow the platforms' own code (generator/conformance.py cites file and function for
+The rules follow the platforms' own code (generator/publish/conformance.py cites file and function for
 each); these tests show that a bundle breaking one of them does not pass unnoticed.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.checkbundle import check_codabench, check_codalab, check_one
-from generator.columns import score_decimals
-from generator.platforms import render_codabench_yaml, render_codalab_yaml
+from generator.publish.checkbundle import check_codabench, check_codalab, check_one
+from generator.publish.columns import score_decimals
+from generator.publish.platforms import render_codabench_yaml, render_codalab_yaml
 
 Edit = Callable[[dict], None]
 
@@ -328,7 +328,7 @@ def test_11_codabench_force_best_under_the_latest_rule(tiny_preset, bundles, tmp
 
 
 def test_11_the_best_rule_renders_to_both_platforms_and_the_pages(tiny_preset):
-    from generator.pages import render_markdown_pages
+    from generator.publish.pages import render_markdown_pages
 
     schedule = replace(tiny_preset.schedule, counted_submission="best")
     preset = replace(tiny_preset, schedule=schedule)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.kinds import DATASET_KINDS
-from generator.presets import PresetError, load_preset
+from generator.spec.kinds import DATASET_KINDS
+from generator.spec.presets import PresetError, load_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,7 +160,7 @@ def test_model_keys_and_defaults_are_the_architectures_constructor_arguments():
     from micokit.architectures import MicoCNN, MicoMLP
     from micokit.archspec import architecture
 
-    from generator.presets import CNN_DEFAULTS, MLP_DEFAULTS
+    from generator.spec.presets import CNN_DEFAULTS, MLP_DEFAULTS
 
     for arch, module, defaults in (("cnn", MicoCNN, CNN_DEFAULTS), ("mlp", MicoMLP, MLP_DEFAULTS)):
         parameters = dict(inspect.signature(module.__init__).parameters)
@@ -311,7 +311,7 @@ def test_counts_and_sizes_beyond_their_bounds_are_refused_with_the_range(tmp_pat
 
 
 def test_bounds_are_far_beyond_micos_own_setup():
-    from generator import presets
+    from generator.spec import presets
 
     mico = load_preset("mico")
     assert max(mico.models.values()) * 100 <= presets.MAX_MODELS
@@ -353,7 +353,7 @@ def test_computed_cnn_and_mlp_sizes_are_those_of_the_torch_modules(arch):
     import torch
     from micokit.architectures import build_model
 
-    from generator.presets import _cnn_size, _mlp_size
+    from generator.spec.presets import _cnn_size, _mlp_size
 
     model = build_model(arch)
     parameters = sum(p.numel() for p in model.parameters())
@@ -378,7 +378,7 @@ def test_computed_cnn_and_mlp_sizes_are_those_of_the_torch_modules(arch):
 def test_a_cnn_geometry_is_refused_exactly_where_torch_cannot_build_it():
     from micokit.architectures import build_model
 
-    from generator.presets import _cnn_size
+    from generator.spec.presets import _cnn_size
 
     for size in range(1, 12):
         arch = {
@@ -406,7 +406,7 @@ def test_a_cnn_geometry_is_refused_exactly_where_torch_cannot_build_it():
 def test_computed_roberta_size_is_that_of_the_transformers_model():
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
-    from generator.presets import DatasetSpec, _roberta_size
+    from generator.spec.presets import DatasetSpec, _roberta_size
 
     dataset = DatasetSpec(kind="synthetic_text", size=100, vocab_size=300, max_length=20)
     config = {
@@ -429,7 +429,7 @@ def test_roberta_size_defaults_are_robertaconfigs():
 
     from transformers import RobertaConfig
 
-    from generator.presets import ROBERTA_SIZE_DEFAULTS
+    from generator.spec.presets import ROBERTA_SIZE_DEFAULTS
 
     parameters = inspect.signature(RobertaConfig.__init__).parameters
     assert {key: parameters[key].default for key in ROBERTA_SIZE_DEFAULTS} == ROBERTA_SIZE_DEFAULTS
@@ -438,8 +438,8 @@ def test_roberta_size_defaults_are_robertaconfigs():
 def test_the_keys_refused_in_config_are_those_training_sets_itself():
     from types import SimpleNamespace
 
-    from generator import training
-    from generator.presets import ROBERTA_SET_BY_GENERATOR
+    from generator.build import training
+    from generator.spec.presets import ROBERTA_SET_BY_GENERATOR
 
     scenario = load_preset("demo").task("text").scenario("text_inf")
 
@@ -515,7 +515,7 @@ def test_yaml_beyond_the_loaders_bounds_is_one_line_naming_the_file(tmp_path, te
 
 
 def test_a_long_file_stops_at_the_value_bound_while_it_is_composed(tmp_path, monkeypatch):
-    from generator import safeyaml
+    from generator.spec import safeyaml
 
     # The real bound (100,000) takes PyYAML about 9 s to reach; the rule is the same at 1,000.
     monkeypatch.setattr(safeyaml, "MAX_VALUES", 1_000)
@@ -643,7 +643,7 @@ def test_descriptions_may_span_lines(tmp_path):
 
 
 def test_report_thresholds_default_and_load(tmp_path):
-    from generator.presets import ReportSpec
+    from generator.spec.presets import ReportSpec
 
     assert load_preset("demo").report == load_preset("mico").report == ReportSpec()
     defaults = ReportSpec()

@@ -15,11 +15,11 @@ from micokit.layout import MANIFEST_FILE, WEIGHTS_FILE
 from micokit.loading import open_task
 from torch import nn
 
-from generator import kinds
+from generator.build.datasets import TaskData
 from generator.commands import GenerateOptions, generate
-from generator.datasets import TaskData
-from generator.export import export_public, export_reference
-from generator.presets import PresetError, load_preset
+from generator.publish.export import export_public, export_reference
+from generator.spec import kinds
+from generator.spec.presets import PresetError, load_preset
 
 
 class ToyLinear(nn.Module):

@@ -13,9 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.pages import html_page, markdown_text, render_markdown_pages
-from generator.platforms import competition_texts, render_codabench_yaml, render_codalab_yaml
-from generator.presets import load_preset
+from generator.publish.pages import html_page, markdown_text, render_markdown_pages
+from generator.publish.platforms import (
+    competition_texts,
+    render_codabench_yaml,
+    render_codalab_yaml,
+)
+from generator.spec.presets import load_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 NASTY = (

@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 import yaml
 
-from generator.platforms import render_codabench_yaml, render_codalab_yaml
-from generator.presets import PresetError, load_preset
+from generator.publish.platforms import render_codabench_yaml, render_codalab_yaml
+from generator.spec.presets import PresetError, load_preset
 
 from .test_presets import _write
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator.seeds import derive_seed, model_seeds, random_seed
-from generator.splits import make_split
+from generator.spec.seeds import derive_seed, model_seeds, random_seed
+from generator.spec.splits import make_split
 
 SEEDS = ("00" * 16, "11" * 16, "22" * 16)
 

@@ -4,7 +4,7 @@ Two ``generate`` processes on one store split the models between them through pe
 claims; a sweep of leftovers never deletes a folder whose model another run is training; export
 and bundle hold the store exclusively, so a concurrent retrain cannot swap a model between the
 public and the reference export. The training runs record each model they train through a
-wrapper around ``generator.training.train_model`` (in the test's own launcher, so the product
+wrapper around ``generator.build.training.train_model`` (in the test's own launcher, so the product
 carries no test hook).
 """
 
@@ -17,9 +17,9 @@ import textwrap
 import time
 from pathlib import Path
 
+from generator.build.store import TMP_PREFIX, ModelId, is_finished, select_models, sweep_partial
 from generator.locks import folder_lock, try_claim
-from generator.presets import load_preset
-from generator.store import TMP_PREFIX, ModelId, is_finished, select_models, sweep_partial
+from generator.spec.presets import load_preset
 
 from .conftest import ROOT, TINY_MASTER_SEED, TINY_PRESET, run_generator
 
@@ -28,7 +28,7 @@ SCENARIO = ["--tasks", "tabular", "--scenarios", "tabular_inf"]
 LAUNCHER = textwrap.dedent(
     """
     import os, sys, time
-    import generator.training as training
+    import generator.build.training as training
 
     original = training.train_model
 

@@ -8,9 +8,9 @@ import sys
 import pytest
 import torch
 
-from generator.datasets import load_dataset
-from generator.splits import make_split
-from generator.training import train_model
+from generator.build.datasets import load_dataset
+from generator.build.training import train_model
+from generator.spec.splits import make_split
 
 from .conftest import ROOT
 
@@ -67,7 +67,7 @@ def test_same_training_seed_gives_identical_weights_and_another_seed_does_not(ti
 
 def test_two_dp_runs_differing_only_in_the_noise_seed_differ(tiny_preset, monkeypatch):
     # Same initial weights and batches (global RNG), different DP noise generator.
-    import generator.training as training
+    import generator.build.training as training
 
     original = training._train_dp
 
@@ -91,10 +91,10 @@ def test_epsilon_infinity_never_imports_opacus(tiny_preset, tmp_path):
 
     code = (
         "import sys, torch\n"
-        "from generator.presets import load_preset\n"
-        "from generator.datasets import load_dataset\n"
-        "from generator.splits import make_split\n"
-        "from generator.training import train_model\n"
+        "from generator.spec.presets import load_preset\n"
+        "from generator.build.datasets import load_dataset\n"
+        "from generator.spec.splits import make_split\n"
+        "from generator.build.training import train_model\n"
         f"s = load_preset({str(tiny_preset.path)!r}).task('tabular').scenario('tabular_inf')\n"
         "d = load_dataset(s.dataset, None, s.model)\n"
         "sp = make_split(len(d), s.n, s.m, 'a'*32, 'b'*32, 'c'*32)\n"

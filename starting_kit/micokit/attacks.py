@@ -29,7 +29,7 @@ Each attack also scores itself on the ``train`` models with the scorer's own met
 a train model is never its own shadow (leave-one-model-out), so those figures are held out.
 The shadows are always evaluated on every challenge point of the scenario (all phases of the
 manifest), so a model's scores do not depend on which phases are attacked, and the
-organizer's calibration report (``generator/calibration.py``), which goes through the same
+organizer's calibration report (``generator/publish/calibration.py``), which goes through the same
 :func:`add_scenario`, reports exactly the train figures ``micokit attack`` prints.
 """
 

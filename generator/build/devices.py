@@ -7,8 +7,8 @@ from the first worker.
 
 from __future__ import annotations
 
-from .errors import UsageError
-from .presets import DEVICE_PATTERN
+from ..errors import UsageError
+from ..spec.presets import DEVICE_PATTERN
 
 
 def check_device(device: str) -> None:

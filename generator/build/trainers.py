@@ -1,14 +1,14 @@
 """The trainers a preset can name (``training.trainer``), each one function over a group of runs.
 
 Why a registry: the store, the executors and staleness only ever see "train these models of
-one scenario and give me one :class:`~generator.training.TrainedModel` each"; which program
+one scenario and give me one :class:`~generator.build.training.TrainedModel` each"; which program
 does it is a record here. ``presets.TRAINER_ARCHS`` holds the names and what each can train (so
 that a preset is checked without importing torch); a test keeps the two in step.
 
 A trainer returns the models in the order of its runs, each with metadata that says which
 trainer produced it (``metadata["trainer"]``). A run's result depends only on the scenario, the
 data, its indices and its seed, plus (for the batched trainer) which runs share its group:
-the store fixes the groups from the preset alone (:func:`generator.store.training_group`).
+the store fixes the groups from the preset alone (:func:`generator.build.store.training_group`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .datasets import TaskData
-from .presets import ScenarioSpec
+from ..spec.presets import ScenarioSpec
 from .training import TrainedModel, train_model
 
 

@@ -42,11 +42,11 @@ from micokit.layout import (
 )
 from micokit.layout import reference_manifest as layout_reference_manifest
 
-from .datasets import load_dataset, texts_to_tsv
-from .errors import ExportError
-from .presets import Preset, TaskSpec
-from .store import is_finished, read_lines, weights_path, write_json
-from .writes import writing
+from ..build.datasets import load_dataset, texts_to_tsv
+from ..build.store import is_finished, read_lines, weights_path, write_json
+from ..errors import ExportError
+from ..spec.presets import Preset, TaskSpec
+from ..writes import writing
 
 # Metadata keys participants may see for dev/final models (train models show everything but
 # nothing in private.json).
@@ -359,7 +359,7 @@ def reference_manifest(preset: Preset, task: TaskSpec, phase: str) -> dict[str, 
     """What the scorer trusts: scenarios in order, δ, and every model a submission must cover.
 
     The dev manifest also carries ``disclosure``, what a Development submission may show
-    (``preset.schedule.development_disclosure``, see ``generator.disclosure``): the scorer
+    (``preset.schedule.development_disclosure``, see ``generator.spec.disclosure``): the scorer
     filters and rounds every score it writes or prints by it. The final manifest has none, so
     the Final phase gets the full output.
     """

@@ -6,7 +6,7 @@ per-sample machinery; the matrices themselves are small. Here the K models' weig
 (``[K, out, in]``), every step runs a handful of batched matrix products for all of them, and
 the backward pass is written out by hand, so no autograd graph and no hooks are built.
 
-The semantics are those of :func:`generator.training.train_model`, model by model, and the
+The semantics are those of :func:`generator.build.training.train_model`, model by model, and the
 tests hold the two side by side:
 
 - initial weights: ``torch.manual_seed(training_seed)`` then ``create_model``, as train_model;
@@ -55,7 +55,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .datasets import TaskData
-from .presets import ScenarioSpec, TrainingSpec
+from ..spec.presets import ScenarioSpec, TrainingSpec
 from .training import (
     EVAL_BATCH,
     NOISE_SEED_XOR,

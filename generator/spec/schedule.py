@@ -2,7 +2,7 @@
 
 Phase dates, submission limits and which submission counts are read from the preset's
 ``competition`` section (validated here, on load) and rendered into both platforms'
-competition.yaml by ``generator.platforms``, so that the two bundles cannot disagree (issue #10).
+competition.yaml by ``generator.publish.platforms``, so that the two bundles cannot disagree (issue #10).
 
 Why the shape is what it is, from the platforms' code:
 
@@ -25,9 +25,9 @@ Why the shape is what it is, from the platforms' code:
   considered"; ``best`` keeps each participant's best Development score instead, which is a
   selection on the dev labels and should be chosen knowingly.
 - What a Development submission shows (``development_scores``, ``development_decimals``) is
-  the leak budget of ``generator.disclosure``: by default only the overall ranking score, at 2
+  the leak budget of ``generator.spec.disclosure``: by default only the overall ranking score, at 2
   decimals. Both platforms hand the submitter everything the scorer writes, so the scorer
-  applies it, from the dev reference manifest (``generator.export.reference_manifest``).
+  applies it, from the dev reference manifest (``generator.publish.export.reference_manifest``).
 """
 
 from __future__ import annotations

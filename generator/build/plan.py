@@ -26,8 +26,8 @@ from typing import Any
 
 from micokit.archspec import architecture
 
-from .kinds import DATASET_KINDS
-from .presets import (
+from ..spec.kinds import DATASET_KINDS
+from ..spec.presets import (
     DEFAULT_BATCH_MODELS,
     MLP_DEFAULTS,
     TRAINER_ARCHS,
@@ -809,7 +809,7 @@ def render(result: dict[str, Any]) -> str:
         "σ: training.noise_multiplier (PRV, tolerance "
         f"{EPSILON_TOLERANCE}); ε (PRV): a fresh opacus PRVAccountant for (σ, q, steps) at δ"
         + ("" if all(r["epsilon_ok"] is not False for r in result["scenarios"]) else "; (!) off")
-        + "; memory: estimate per model (generator.plan.memory_estimate)",
+        + "; memory: estimate per model (generator.build.plan.memory_estimate)",
     ]
     lines += [f"note: {note}" for note in result["notes"]]
     if any(r["timing"]["standard"]["scaled"] for r in result["scenarios"]):

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..paths import PACKAGE_DIR
 from .store import GenerationContext, ModelId, run_model_unit
 from .tracking import DEFAULT_RETRIES, RunSummary, Tracker, Unit, cpu_threads, discard_partial
 
@@ -38,7 +39,7 @@ WAIT_S = 1.0  # how often the bar refreshes its ETA while no model finishes
 
 
 def _usage_error(message: str) -> Exception:
-    from .errors import UsageError  # the CLI prints it as one line, exit status 2
+    from ..errors import UsageError  # the CLI prints it as one line, exit status 2
 
     return UsageError(message)
 
@@ -73,7 +74,7 @@ def shipped_packages() -> list[str]:
     needs only the pinned third-party requirements, not this checkout installed."""
     import micokit
 
-    return [str(Path(__file__).resolve().parent), str(Path(micokit.__file__).resolve().parent)]
+    return [str(PACKAGE_DIR), str(Path(micokit.__file__).resolve().parent)]
 
 
 def connect(ray: Any, address: str | None) -> bool:

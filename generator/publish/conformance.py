@@ -17,6 +17,9 @@ import datetime as dt
 import re
 from typing import Any
 
+from ..spec.disclosure import parse_disclosure, visible_keys
+from ..spec.presets import Preset, TaskSpec
+from ..spec.schedule import as_instant, utc_text
 from .columns import (
     CODALAB_MAX_DECIMALS,
     ranking_key,
@@ -25,7 +28,6 @@ from .columns import (
     score_keys,
     split_key,
 )
-from .disclosure import parse_disclosure, visible_keys
 from .platforms import (
     CODABENCH_MAX_BOARD_TITLE,
     CODABENCH_MAX_KEY,
@@ -33,8 +35,6 @@ from .platforms import (
     CODALAB_MAX_NAME,
     FINAL_MAX_SUBMISSIONS,
 )
-from .presets import Preset, TaskSpec
-from .schedule import as_instant, utc_text
 
 # Competition model fields: CompetitionDefBundle.unpack passes every top-level key except
 # html/phases/leaderboard/admin_names to ``Competition(**comp_base)``; any other key raises
@@ -540,7 +540,7 @@ def _codabench_leaderboard(
 # get_file_for_download), Codabench the scoring output, logs and detailed results
 # (api/serializers/submissions.py get_scoring_result, get_logs, get_detailed_result). The dev
 # reference manifest's ``disclosure`` is therefore the only place the leak budget holds, and a
-# dev score without a column's key is a blank cell on both (see ``generator.columns``).
+# dev score without a column's key is a blank cell on both (see ``generator.publish.columns``).
 
 
 def _describe(disclosure: Any) -> str:

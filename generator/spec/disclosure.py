@@ -3,7 +3,7 @@
 The definition (the views, their limits, the ``Disclosure`` value and the manifest key) lives
 in the scoring program, ``scoring_program/scorer_disclosure.py``, because the standalone scorer
 must apply it from the reference manifest alone. The generator imports that same module from
-its folder, as ``generator.columns`` does for the score keys, so the preset's validation, the
+its folder, as ``generator.publish.columns`` does for the score keys, so the preset's validation, the
 manifest the bundle ships and what the scorer accepts cannot drift apart.
 """
 
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 
-SCORING_DIR = Path(__file__).resolve().parent.parent / "scoring_program"
-"""The scoring program's folder, exactly as it is zipped into bundles (one definition)."""
+from ..paths import SCORING_DIR
+
 if str(SCORING_DIR) not in sys.path:
     # Imported by name, as score.py imports it, so that both see one module object.
     sys.path.insert(0, str(SCORING_DIR))

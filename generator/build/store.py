@@ -37,12 +37,12 @@ from micokit.layout import (
     write_indices,
 )
 
-from . import __version__
+from .. import __version__
 from .datasets import TaskData, dataset_fingerprint, load_dataset
-from .locks import try_claim
-from .presets import DatasetSpec, Preset, ScenarioSpec
-from .seeds import model_seeds, torch_seed
-from .splits import Split, make_split
+from ..locks import try_claim
+from ..spec.presets import DatasetSpec, Preset, ScenarioSpec
+from ..spec.seeds import model_seeds, torch_seed
+from ..spec.splits import Split, make_split
 
 if TYPE_CHECKING:  # training imports torch; the store is read by commands that never train
     from .training import TrainedModel
@@ -186,7 +186,7 @@ def find_stale(context: GenerationContext, tasks: list[ModelId]) -> dict[ModelId
 
     Unfinished models are ignored. Each scenario's dataset is loaded and hashed once.
     """
-    from .presets import load_preset
+    from ..spec.presets import load_preset
 
     finished = [task for task in tasks if is_finished(task.path(Path(context.store)))]
     if not finished:
@@ -350,7 +350,7 @@ def run_model_unit(context: GenerationContext, unit: tuple[ModelId, ...]) -> lis
     An exception may come after some models of the unit were stored: each of those is whole
     (renamed into place complete), and no model is ever left half-written under its name.
     """
-    from .presets import load_preset
+    from ..spec.presets import load_preset
 
     preset = load_preset(context.preset_path)
     scenario = preset.task(unit[0].task).scenario(unit[0].scenario)

@@ -62,7 +62,7 @@ def register(kind: DatasetKind) -> DatasetKind:
     return kind
 
 
-_HERE = "generator.datasets:"
+_HERE = "generator.build.datasets:"
 for _kind in (
     DatasetKind(
         "cifar10",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from micokit.layout import write_zip_entries
 
-from .writes import replacing
+from ..writes import replacing
 
 JUNK = (".DS_Store", "__MACOSX", "__pycache__", ".ipynb_checkpoints")
 

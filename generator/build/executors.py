@@ -3,7 +3,7 @@
 Every model is a pure, idempotent :class:`~micokit.layout.ModelId`, so an executor only has to
 run each task at least once: a model finished twice is written once (atomic rename), and a retry
 after a crash simply trains the model again from its seeds. Executors hand out *units*: the
-models of one trainer call (:func:`~generator.store.work_units`), one model each unless the
+models of one trainer call (:func:`~generator.build.store.work_units`), one model each unless the
 scenario uses the batched trainer; outcomes and retries are still booked model by model.
 
 :func:`run_models` is the seam: it sorts the chosen models into finished (skipped), stale
@@ -30,7 +30,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from .locks import claim_path, folder_lock, holder, wait_for_claim
+from ..locks import claim_path, folder_lock, holder, wait_for_claim
 from .store import (
     GenerationContext,
     ModelId,
@@ -272,7 +272,7 @@ def _execute(
     chunk_size: int | None,
 ) -> RunSummary:
     """One round of ``todo`` on the chosen executor, in units of one trainer call each."""
-    from .presets import load_preset
+    from ..spec.presets import load_preset
 
     units = work_units(load_preset(context.preset_path), todo)
     if executor == "inline":

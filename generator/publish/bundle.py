@@ -1,11 +1,11 @@
 """Competition bundles: CodaLab v1.5 and Codabench zips, participant archives, checksums.
 
-Inputs are the exported public tree and reference data (``generator.export``); outputs are the
+Inputs are the exported public tree and reference data (``generator.publish.export``); outputs are the
 files an organizer uploads or publishes, named ``bundles/<task>-codalab.zip``,
 ``<task>-codabench.zip``, ``<task>-data.zip``, and two checksum lists: ``SHA256SUMS`` for the
 participant archives (published beside them) and ``SHA256SUMS.organizer`` for everything else
 (the platform bundles hold every solution; they and the reports stay with the organizer). Every
-zip is reproducible (``generator.zips``), so the checksums change only when content does. A
+zip is reproducible (``generator.publish.zips``), so the checksums change only when content does. A
 public tree holding ground truth is refused before any of a task's zips is written.
 """
 
@@ -24,16 +24,16 @@ from micokit.layout import (
     SECRET_PHASES,
 )
 
+from ..paths import KIT_DIR
+from ..spec.presets import Preset, TaskSpec
+from ..writes import write_text_atomic
 from .columns import SCORING_DIR
 from .export import ExportError, reference_manifest
 from .logo import draw_logo
-from .pages import PAGE_NAMES, ROOT, html_page, render_markdown_pages
+from .pages import PAGE_NAMES, html_page, render_markdown_pages
 from .platforms import render_codabench_yaml, render_codalab_yaml
-from .presets import Preset, TaskSpec
-from .writes import write_text_atomic
 from .zips import tree_entries, write_zip, zip_bytes
 
-KIT_DIR = ROOT / "starting_kit"
 CODABENCH_METADATA = "command: python3 /app/program/score.py /app/input /app/output\n"
 Entries = list[tuple[str, bytes | Path]]
 # GROUND_TRUTH_FILES reveal membership. Train models publish some on purpose (PUBLIC_FILES);

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from micokit.datasets import CIFAR10_FILES, PURCHASE_FEATURES
 
-from .errors import DatasetError
-from .kinds import DATASET_KINDS
-from .presets import DatasetSpec
+from ..errors import DatasetError
+from ..spec.kinds import DATASET_KINDS
+from ..spec.presets import DatasetSpec
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: `--help` must not wait for it
     import torch
@@ -442,7 +442,7 @@ def _missing_in_folder(names, expected: str):
 
 
 # What each real dataset kind needs on disk, and how to say what was expected
-# (generator.kinds names these).
+# (generator.spec.kinds names these).
 missing_cifar10 = _missing_in_folder(CIFAR10_FILES, "expected CIFAR-10 python version")
 missing_sst2 = _missing_in_folder(("train.tsv", "dev.tsv"), "expected GLUE SST-2 TSV")
 
@@ -473,7 +473,7 @@ def resolve_model_path(name: str, data_dir: Path | None) -> Path:
     return path
 
 
-# The loaders generator.kinds registers: (spec, data directory, pretrained model) -> TaskData.
+# The loaders generator.spec.kinds registers: (spec, data directory, pretrained model) -> TaskData.
 
 
 def cifar10_of(spec: DatasetSpec, root: Path | None, pretrained: str | None) -> TaskData:

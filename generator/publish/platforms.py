@@ -1,7 +1,7 @@
 """competition.yaml for CodaLab v1.5 and for Codabench, rendered from one preset (principle 1).
 
 The schedule and the counted-submission rule come from ``preset.schedule``
-(``generator.schedule``), the leaderboard columns from the scoring program's ``score_keys``, and
+(``generator.spec.schedule``), the leaderboard columns from the scoring program's ``score_keys``, and
 the platform limits below from the platforms' own code, cited next to each. ``checkbundle``
 checks uploaded-bundle conformance against the same limits, so the renderer and the checker
 cannot disagree on what a platform accepts.
@@ -15,6 +15,9 @@ from typing import Any
 
 import yaml
 
+from ..paths import CODABENCH_TEMPLATE, CODALAB_TEMPLATE
+from ..spec.presets import Preset, TaskSpec
+from ..spec.schedule import utc_text
 from .columns import (
     RANKING_TITLE,
     column_title,
@@ -25,12 +28,6 @@ from .columns import (
     score_decimals,
     split_key,
 )
-from .pages import ROOT
-from .presets import Preset, TaskSpec
-from .schedule import utc_text
-
-CODALAB_TEMPLATE = ROOT / "competition.yaml"
-CODABENCH_TEMPLATE = ROOT / "codabench.yaml"
 
 # codalab-competitions apps/web/models.py, SubmissionScoreDef / SubmissionResultGroup:
 # ``key`` and ``label`` are CharField(max_length=50).

@@ -1,7 +1,7 @@
 """Open every bundle the way its platform does, then score test submissions through it.
 
 The platform rules (dates, keys, lengths, phase ordering, leaderboard behaviour, migration and
-visibility flags) live in ``generator.conformance``, each citing the platform code it follows;
+visibility flags) live in ``generator.publish.conformance``, each citing the platform code it follows;
 this module opens the zips, runs those rules on each competition.yaml, and emulates the workers.
 CodaLab v1.5: the first ``*.yaml`` entry is the competition (and must be the only one), the four
 html pages exist, phases point at inner zips that exist and hold their folder's *contents*, the
@@ -43,6 +43,7 @@ from pathlib import Path
 import yaml
 from micokit.layout import MANIFEST_FILE, SOLUTION_FILE, WEIGHTS_DIR, WEIGHTS_FILE
 
+from ..spec.presets import Preset, TaskSpec
 from .bundle import (
     DATA_ARCHIVE_SUFFIX,
     ORGANIZER_SUMS,
@@ -58,7 +59,6 @@ from .conformance import (
     scored_output_rules,
 )
 from .export import model_tasks
-from .presets import Preset, TaskSpec
 from .zips import zip_bytes
 
 CODALAB_PAGES = ("overview", "evaluation", "terms", "data")

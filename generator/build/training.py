@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from .datasets import TaskData, resolve_model_path
-from .presets import ScenarioSpec, TrainingSpec
+from ..spec.presets import ScenarioSpec, TrainingSpec
 
 EVAL_BATCH = 512
 

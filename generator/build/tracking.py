@@ -3,7 +3,7 @@
 :class:`Tracker` turns each outcome and each failed attempt into the run's
 :class:`RunSummary`, decides retries and keeps the one progress bar (or, off a terminal, a plain
 line now and then), so that the local pool and Ray report and retry alike. Executors import it
-from here, and :mod:`generator.executors` picks an executor, so neither imports the other.
+from here, and :mod:`generator.build.executors` picks an executor, so neither imports the other.
 """
 
 from __future__ import annotations

@@ -4,24 +4,22 @@ Tables of scenarios, ε, model counts, phase dates and leaderboard columns, and 
 submission counts, are generated here from the preset and from the scoring program's own
 ``score_keys``; the Markdown templates in ``pages/`` hold only prose and ``{{placeholders}}``. A
 placeholder without a value is an error, never blank text. competition.yaml for each platform
-is rendered by ``generator.platforms``.
+is rendered by ``generator.publish.platforms``.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from pathlib import Path
 
 import markdown
 from micokit.layout import PHASES
 
+from ..paths import PAGES_DIR
+from ..spec.presets import Preset, ScenarioSpec, TaskSpec
+from ..spec.schedule import Schedule, utc_text
 from .columns import column_title, development_keys, scenario_short_labels, score_keys
-from .presets import Preset, ScenarioSpec, TaskSpec
-from .schedule import Schedule, utc_text
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGES_DIR = ROOT / "pages"
 PAGE_NAMES = ("overview", "evaluation", "data", "terms")
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 

@@ -20,26 +20,26 @@ import yaml
 from micokit.archspec import ARCHITECTURES, architecture
 from micokit.layout import PHASES
 
-from .errors import PresetError
+from ..errors import PresetError
+from ..paths import PRESET_DIR
 from .kinds import DATASET_KINDS
 from .safeyaml import BoundedYAMLError, load_bounded
 from .schedule import Schedule, ScheduleError, parse_schedule
 from .splits import check_sizes
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 OPTIMIZERS = ("sgd", "adam")
 GRAD_SAMPLE_MODES = ("ghost", "hooks")
 # How a scenario's models are trained (docs/presets.md, "Trainers"): ``standard`` trains one
 # model per program (training.train_model: plain SGD/Adam, or Opacus for DP); ``batched``
-# trains ``batch_models`` MLPs as one stacked program (generator.batched). The functions are
-# registered in generator.trainers; here only what a preset may name, and the architectures
+# trains ``batch_models`` MLPs as one stacked program (generator.build.batched). The functions are
+# registered in generator.build.trainers; here only what a preset may name, and the architectures
 # each one can train (None: any), so that a preset is checked without importing torch.
 TRAINER_ARCHS: dict[str, tuple[str, ...] | None] = {"standard": None, "batched": ("mlp",)}
 TRAINERS = tuple(TRAINER_ARCHS)
 DEFAULT_BATCH_MODELS = 16
 MAX_BATCH_MODELS = 1024
 EXECUTORS = ("inline", "local", "ray")
-# Architectures (micokit.archspec) and dataset kinds (generator.kinds) are registries: a preset
+# Architectures (micokit.archspec) and dataset kinds (generator.spec.kinds) are registries: a preset
 # may name whatever is registered when it is loaded. The built-in CNN's and MLP's constructor
 # defaults, for the size bounds below (a test keeps them equal to the constructors').
 CNN_DEFAULTS = dict(architecture("cnn").defaults)
@@ -89,7 +89,7 @@ MIN_DELTA = 1e-12  # [1e-5]; at 1e-30 the PRV accountant refuses ("floating poin
 MAX_PARAMETERS = 1_000_000_000  # per model [roberta-base: 125 M; MICO's CNN: 0.97 M]
 MAX_ACTIVATIONS = 10_000_000  # values of a CNN's largest layer for one image [36,864]
 # Characters of a name, title or label, and of a description: sanity bounds only; the
-# platforms' own limits are shorter and check-bundle checks those (generator/conformance.py).
+# platforms' own limits are shorter and check-bundle checks those (generator/publish/conformance.py).
 MAX_TITLE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 10_000
 MAX_PATH_LENGTH = 4096  # a data path (Linux PATH_MAX), each part at most 255 bytes (NAME_MAX)
@@ -187,7 +187,7 @@ class TaskSpec:
 @dataclass(frozen=True)
 class ReportSpec:
     """Thresholds of the calibration report's *useless models* and *weak signal* flags
-    (``generator.calibration``).
+    (``generator.publish.calibration``).
 
     With chance c = 1 / classes: models are flagged when their mean test accuracy is below
     c + ``min_gain_over_chance`` · (1 − c), or, in a DP scenario, below
@@ -842,7 +842,7 @@ def parse_preset(raw: Any, path: Path) -> Preset:
 def load_preset(name_or_path: str | Path) -> Preset:
     """Load ``presets/<name>.yaml`` (or an explicit path) and validate it.
 
-    The YAML is read with bounds on size, nesting and alias expansion (``generator.safeyaml``),
+    The YAML is read with bounds on size, nesting and alias expansion (``generator.spec.safeyaml``),
     so an alias bomb is refused before anything walks it.
     """
     path = Path(name_or_path)

@@ -51,12 +51,12 @@ from micokit.loading import Task
 from micokit.rmia import POPULATION
 from micokit.submission import load_scorer
 
+from ..build.datasets import load_dataset
+from ..build.store import current_config_key
+from ..spec.presets import Preset, ReportSpec, ScenarioSpec, TaskSpec
+from ..writes import write_text_atomic
 from .columns import SCORING_DIR
-from .datasets import load_dataset
 from .export import task_manifest
-from .presets import Preset, ReportSpec, ScenarioSpec, TaskSpec
-from .store import current_config_key
-from .writes import write_text_atomic
 
 ALPHAS = (0.1, 0.01, 0.001)
 TPR_METRICS = tuple(f"tpr_at_fpr_{a:g}" for a in ALPHAS)

@@ -5,7 +5,7 @@ from the scoring program's own ``score_keys`` (imported from its folder, which s
 standalone), so a column and the score it shows cannot drift apart (DESIGN principle 1).
 
 Columns serve every phase. A Development submission's scores hold only the keys its
-disclosure shows (``development_keys``, ``generator.disclosure``), and both platforms take a
+disclosure shows (``development_keys``, ``generator.spec.disclosure``), and both platforms take a
 scores file that lacks a column's key and leave that cell blank, read in their code:
 
 - CodaLab: apps/web/tasks.py ``update_submission`` creates one ``SubmissionScore`` per line of
@@ -35,8 +35,8 @@ from functools import lru_cache
 
 from micokit.layout import SECRET_PHASES
 
-from .disclosure import SCORING_DIR, visible_keys
-from .presets import Preset, TaskSpec
+from ..spec.disclosure import SCORING_DIR, visible_keys
+from ..spec.presets import Preset, TaskSpec
 
 # codalab-competitions apps/web/models.py, CompetitionPhase.format_value: numeric_format is the
 # number of decimals, clamped to 1..10.
@@ -51,7 +51,7 @@ METRIC_TITLES = {"MIA": "advantage", "eps_lb": "ε lower bound"}
 @lru_cache(maxsize=1)
 def scorer_module():
     """The scoring program's ``score`` module, imported from its folder (it stays standalone)."""
-    # generator.disclosure has put SCORING_DIR on sys.path, so the scorer's own imports resolve.
+    # generator.spec.disclosure has put SCORING_DIR on sys.path, so the scorer's own imports resolve.
     spec = importlib.util.spec_from_file_location("mico_score", SCORING_DIR / "score.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
